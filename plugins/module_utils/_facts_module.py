@@ -1,0 +1,92 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one body behind every fact module: argument spec, target resolution, collection, result.
+
+This module_utils is PRIVATE and should only be used by this collection.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import LAYERS, Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._target import (
+    HOST, Target, TargetError, netns_target, resolve, running_containers, container_target)
+
+TARGET_ARGS: Dict[str, Any] = dict(
+    netns=dict(type="str"),
+    container=dict(type="str"),
+)
+FACT_ARGS: Dict[str, Any] = dict(TARGET_ARGS, proc_root=dict(type="path"))
+
+
+def _targets(module: AnsibleModule) -> List[Target]:
+    p = module.params
+    extra = p.get("containers") not in (None, ["none"]) or p.get("namespaces")
+    if p.get("proc_root") and (p.get("netns") or p.get("container") or extra):
+        module.fail_json(msg="proc_root reads a captured /proc tree: it cannot be combined with netns, container(s) or namespaces")
+    try:
+        targets = [resolve(p.get("netns"), p.get("container"))]
+        containers = p.get("containers")
+        if containers:
+            if containers == ["all"]:
+                targets.extend(running_containers())
+            elif containers != ["none"]:
+                targets.extend(container_target(c) for c in containers)
+        for ns in p.get("namespaces") or []:
+            targets.append(netns_target(ns))
+    except TargetError as exc:
+        module.fail_json(msg=str(exc))
+    seen, unique = set(), []
+    for t in targets:
+        if t.label not in seen:
+            seen.add(t.label)
+            unique.append(t)
+    return unique
+
+
+def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector] = None) -> None:
+    """Collect ``layers`` for the module's target(s) and exit with ``ansible_facts.packetloss``."""
+    p = module.params
+    if p.get("proc_root") and not os.path.isdir(p["proc_root"]):
+        module.fail_json(msg="proc_root %s is not a directory" % p["proc_root"])
+    for key in ("src", "iptables_src", "ip6tables_src", "nft_src"):
+        if p.get(key) and not os.path.isfile(p[key]):
+            module.fail_json(msg="%s: %s is not a file" % (key, p[key]))
+    collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
+    targets = _targets(module)
+    results: Dict[str, Dict[str, Any]] = {}
+    for target in targets:
+        try:
+            results[target.label] = collector.collect(target, layers)
+        except TargetError as exc:
+            module.fail_json(msg=str(exc))
+    primary = results[targets[0].label]
+    facts = dict(primary)
+    if len(targets) > 1 or p.get("containers") not in (None, ["none"]) or p.get("namespaces"):
+        facts["targets"] = results
+    warnings = sorted(set(w for r in results.values() for w in r.get("warnings", [])))
+    for w in warnings:
+        module.warn(w)
+    module.exit_json(changed=False, ansible_facts={"packetloss": facts},
+                     collected_at=primary["collected_at"], elapsed=round(sum(r["elapsed"] for r in results.values()), 6))
+
+
+def layer_names(subset: List[str]) -> List[str]:
+    """gather_subset as setup takes it: 'all', names, '!name' exclusions."""
+    chosen = set()
+    for item in subset:
+        if item == "all":
+            chosen.update(LAYERS)
+    for item in subset:
+        if item != "all" and not item.startswith("!"):
+            chosen.add(item)
+    for item in subset:
+        if item.startswith("!"):
+            chosen.discard(item[1:])
+    return [l for l in LAYERS if l in chosen]
+
+
+__all__ = ["FACT_ARGS", "TARGET_ARGS", "HOST", "run", "layer_names"]

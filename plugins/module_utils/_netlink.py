@@ -1,0 +1,227 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Links and qdiscs of the current network namespace, over rtnetlink with pyroute2.
+
+pyroute2 opens the socket and runs the dumps; the qdisc messages are decoded here from
+their raw bytes (pyroute2's own netem decoder stops at TCA_NETEM_RATE and differs between
+0.7 and 0.9), so the result is the same with every pyroute2 version.
+
+This module_utils is PRIVATE and should only be used by this collection.
+"""
+from __future__ import annotations
+
+import array
+import fcntl
+import socket
+import struct
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import decode_netem_options
+
+try:
+    from pyroute2 import IPRoute  # type: ignore[import-not-found]
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+except ImportError as _exc:  # reported by the modules as a missing requirement
+    IPRoute = None
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = _exc
+
+NLMSG_HDRLEN = 16
+TCMSG_LEN = 20
+TCA_KIND, TCA_OPTIONS, TCA_STATS, TCA_STATS2 = 1, 2, 3, 7
+TCA_STATS_BASIC, TCA_STATS_QUEUE, TCA_STATS_PKT64 = 1, 3, 8
+TC_H_ROOT, TC_H_INGRESS = 0xFFFFFFFF, 0xFFFFFFF1
+NLA_F_MASK = 0x3FFF
+
+
+def _attrs(buf: bytes, start: int, end: int) -> Iterator[Tuple[int, bytes]]:
+    """Walk netlink attributes (struct nlattr, 4-byte aligned) in buf[start:end]."""
+    pos = start
+    while pos + 4 <= end:
+        length, kind = struct.unpack_from("=HH", buf, pos)
+        if length < 4 or pos + length > end:
+            break
+        yield kind & NLA_F_MASK, buf[pos + 4:pos + length]
+        pos += (length + 3) & ~3
+
+
+def format_handle(value: int) -> str:
+    if value == TC_H_ROOT:
+        return "root"
+    if value == TC_H_INGRESS:
+        return "ingress"
+    return "%x:%s" % (value >> 16, "%x" % (value & 0xFFFF) if value & 0xFFFF else "")
+
+
+def _stats(stats2: Optional[bytes], legacy: Optional[bytes]) -> Dict[str, int]:
+    out = {"bytes": 0, "packets": 0, "drops": 0, "overlimits": 0, "requeues": 0, "backlog_bytes": 0, "qlen": 0}
+    if legacy is not None and len(legacy) >= 36:
+        (out["bytes"], out["packets"], out["drops"], out["overlimits"], _bps, _pps,
+         out["qlen"], out["backlog_bytes"]) = struct.unpack_from("=QIIIIIII", legacy)
+    if stats2 is not None:
+        for kind, payload in _attrs(stats2, 0, len(stats2)):
+            if kind == TCA_STATS_BASIC and len(payload) >= 12:
+                out["bytes"], out["packets"] = struct.unpack_from("=QI", payload)
+            elif kind == TCA_STATS_PKT64 and len(payload) >= 8:
+                out["packets"] = struct.unpack_from("=Q", payload)[0]
+            elif kind == TCA_STATS_QUEUE and len(payload) >= 20:
+                out["qlen"], out["backlog_bytes"], out["drops"], out["requeues"], out["overlimits"] = \
+                    struct.unpack_from("=IIIII", payload)
+    return out
+
+
+def _ratespec_bps(payload: bytes, offset: int) -> int:
+    # struct tc_ratespec { u8 cell_log, linklayer; u16 overhead; s16 cell_align; u16 mpu; u32 rate; }
+    return struct.unpack_from("=I", payload, offset + 8)[0] * 8
+
+
+def decode_options(kind: str, raw: Optional[bytes]) -> Dict[str, Any]:
+    """Options of the qdisc kinds whose settings explain drops; others are reported by size only."""
+    if raw is None:
+        return {}
+    if kind == "netem":
+        return decode_netem_options(raw)
+    if kind in ("pfifo", "bfifo", "pfifo_head_drop") and len(raw) >= 4:
+        return {"limit": struct.unpack_from("=I", raw)[0]}
+    if kind == "tbf":
+        out: Dict[str, Any] = {}
+        for akind, payload in _attrs(raw, 0, len(raw)):
+            if akind == 1 and len(payload) >= 36:  # TCA_TBF_PARMS: tc_tbf_qopt
+                out["rate_bps"] = _ratespec_bps(payload, 0)
+                out["limit"], out["buffer"], out["mtu"] = struct.unpack_from("=III", payload, 24)
+            elif akind == 4 and len(payload) >= 8:  # TCA_TBF_RATE64 (bytes/s)
+                out["rate_bps"] = struct.unpack_from("=Q", payload)[0] * 8
+            elif akind == 6 and len(payload) >= 4:  # TCA_TBF_BURST
+                out["burst"] = struct.unpack_from("=I", payload)[0]
+        return out
+    return {"raw_length": len(raw)}
+
+
+def _decode_qdisc(msg: Any, names: Dict[int, str]) -> Dict[str, Any]:
+    buf = bytes(msg.data[msg.offset:msg.offset + msg.length])
+    _family, ifindex, handle, parent, _info = struct.unpack_from("=B3xiIII", buf, NLMSG_HDRLEN)
+    kind, options, stats2, legacy = "", None, None, None
+    for akind, payload in _attrs(buf, NLMSG_HDRLEN + TCMSG_LEN, len(buf)):
+        if akind == TCA_KIND:
+            kind = payload.split(b"\0", 1)[0].decode("ascii", "replace")
+        elif akind == TCA_OPTIONS:
+            options = payload
+        elif akind == TCA_STATS2:
+            stats2 = payload
+        elif akind == TCA_STATS:
+            legacy = payload
+    try:
+        decoded = decode_options(kind, options)
+    except ValueError as exc:
+        decoded = {"decode_error": str(exc)}
+    return {
+        "interface": names.get(ifindex, str(ifindex)),
+        "ifindex": ifindex,
+        "kind": kind,
+        "handle": format_handle(handle),
+        "parent": format_handle(parent),
+        "root": parent == TC_H_ROOT,
+        "options": decoded,
+        "stats": _stats(stats2, legacy),
+    }
+
+
+def _link_row(link: Any) -> Dict[str, Any]:
+    stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {}
+    return {
+        "ifindex": link["index"],
+        "operstate": link.get_attr("IFLA_OPERSTATE"),
+        "mtu": link.get_attr("IFLA_MTU"),
+        "qdisc": link.get_attr("IFLA_QDISC"),
+        "kind": _link_kind(link),
+        "stats": dict((k, int(v)) for k, v in dict(stats).items() if isinstance(v, int)),
+    }
+
+
+def _link_kind(link: Any) -> Optional[str]:
+    info = link.get_attr("IFLA_LINKINFO")
+    return info.get_attr("IFLA_INFO_KIND") if info is not None else None
+
+
+class Netlink:
+    """One rtnetlink socket in the current namespace, for links and qdiscs."""
+
+    def __init__(self) -> None:
+        if not HAS_PYROUTE2:
+            raise RuntimeError("the python library pyroute2 is required on the target "
+                               "(Debian/Ubuntu: python3-pyroute2; pip: pyroute2): %s" % PYROUTE2_IMPORT_ERROR)
+        self._ipr = IPRoute()
+        self._links: Optional[List[Any]] = None
+
+    def close(self) -> None:
+        self._ipr.close()
+
+    def __enter__(self) -> "Netlink":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _all_links(self) -> List[Any]:
+        if self._links is None:
+            self._links = list(self._ipr.get_links())
+        return self._links
+
+    def names(self) -> Dict[int, str]:
+        return dict((l["index"], l.get_attr("IFLA_IFNAME")) for l in self._all_links())
+
+    def links(self) -> Dict[str, Dict[str, Any]]:
+        return dict((l.get_attr("IFLA_IFNAME"), _link_row(l)) for l in self._all_links())
+
+    def qdiscs(self, interfaces: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+        names = self.names()
+        if interfaces:
+            unknown = sorted(set(interfaces) - set(names.values()))
+            if unknown:
+                raise LookupError("unknown interface(s): %s (present: %s)" % (", ".join(unknown), ", ".join(sorted(names.values()))))
+        rows = [_decode_qdisc(m, names) for m in self._ipr.get_qdiscs()]
+        if interfaces:
+            rows = [r for r in rows if r["interface"] in interfaces]
+        return rows
+
+
+# ---- ethtool driver statistics (ioctl SIOCETHTOOL), as `ethtool -S` prints them ----
+SIOCETHTOOL = 0x8946
+ETHTOOL_GSTRINGS, ETHTOOL_GSTATS, ETHTOOL_GSSET_INFO = 0x1B, 0x1D, 0x37
+ETH_SS_STATS = 1
+ETH_GSTRING_LEN = 32
+
+
+def _ethtool(sock: socket.socket, ifname: str, payload: "array.array[int]") -> None:
+    addr = payload.buffer_info()[0]
+    ifreq = struct.pack("16sP", ifname.encode()[:15], addr)
+    fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifreq)
+
+
+def driver_stats(ifname: str) -> Optional[Dict[str, int]]:
+    """Driver counters of one interface, or None when its driver has none."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        info = array.array("B", struct.pack("=IIQI", ETHTOOL_GSSET_INFO, 0, 1 << ETH_SS_STATS, 0))
+        try:
+            _ethtool(sock, ifname, info)
+        except OSError:
+            return None
+        count = struct.unpack_from("=IIQI", info.tobytes())[3]
+        if count == 0:
+            return None
+        strings = array.array("B", struct.pack("=III", ETHTOOL_GSTRINGS, ETH_SS_STATS, count) + b"\0" * (count * ETH_GSTRING_LEN))
+        _ethtool(sock, ifname, strings)
+        values = array.array("B", struct.pack("=II", ETHTOOL_GSTATS, count) + b"\0" * (count * 8))
+        _ethtool(sock, ifname, values)
+        raw_names, raw_values = strings.tobytes()[12:], values.tobytes()[8:]
+        out = {}
+        for i in range(count):
+            name = raw_names[i * ETH_GSTRING_LEN:(i + 1) * ETH_GSTRING_LEN].split(b"\0", 1)[0].decode("ascii", "replace")
+            out[name] = struct.unpack_from("=Q", raw_values, i * 8)[0]
+        return out
+    except OSError:
+        return None
+    finally:
+        sock.close()

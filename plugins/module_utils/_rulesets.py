@@ -1,0 +1,585 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure parsers for firewall rulesets: `iptables-save [-c]` text and `nft -j list ruleset` JSON.
+
+This module_utils is PRIVATE and should only be used by this collection.
+
+Both produce rules with the same core keys (family, backend, table, chain, position,
+spec, counters, statistic, random_drop) so that callers can treat them alike; the
+iptables rule names its action "target", the nft rule "verdict". Only ParseError is
+raised on bad input.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError, to_int, to_text
+
+Rule = Dict[str, Any]
+DROP_ACTIONS = ("DROP", "REJECT")
+NFT_DROP_VERDICTS = ("drop", "reject")
+RANDOM_MODES = ("random", "nth")
+
+# --------------------------------------------------------------------------------------
+# iptables-save
+# --------------------------------------------------------------------------------------
+
+# Basic (non -m) matches, long and short spellings -> one name; "fragment" takes no value.
+IPT_BASIC = {
+    "-p": "protocol", "--protocol": "protocol",
+    "-s": "source", "--source": "source", "--src": "source",
+    "-d": "destination", "--destination": "destination", "--dst": "destination",
+    "-i": "in-interface", "--in-interface": "in-interface",
+    "-o": "out-interface", "--out-interface": "out-interface",
+    "-f": "fragment", "--fragment": "fragment",
+}
+_IPT_OPTION = re.compile(r"^--?[A-Za-z]")
+_IPT_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\s*")
+_IPT_CHAIN = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?\s*$")
+_IPT_APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*")
+_IPT_SET_COUNTERS = re.compile(r"(?:^|\s)(?:-c|--set-counters)\s+\d+\s+\d+(?=\s|$)")
+# One shell word as shlex splits it, quotes kept: tells which tokens were quoted.
+_SHELL_WORD = re.compile(r"""(?:[^\s"'\\]|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+""")
+
+
+def _ipt_rule(tokens: List[str], quoted: List[bool], source: str, lineno: int) -> Dict[str, Any]:
+    """Split the tokens after "-A CHAIN" into matches, target and -c counters.
+
+    Each match is {"name": module, "args": {option without dashes: value}, "negated": [option, ...]}:
+    a value is the option's argument, several arguments joined by one space
+    ("tcp-flags": "SYN,RST,ACK SYN"), or True for an option without argument; an option
+    preceded by "!" is listed in "negated" (its value is kept as printed, without "!").
+    Options seen before any -m (e.g. "-p tcp --dport 22") belong to the "basic" match.
+    A quoted token is always a value (--comment "-c 1 2").
+    """
+    basic: Dict[str, Any] = {"name": "basic", "args": {}, "negated": []}
+    matches: List[Dict[str, Any]] = []
+    current = basic
+    target: Optional[str] = None
+    goto = False
+    target_args: Dict[str, Any] = {}
+    counters: Optional[Dict[str, int]] = None
+    negate = False
+    i = 0
+
+    def is_option(j: int) -> bool:
+        return not quoted[j] and bool(_IPT_OPTION.match(tokens[j]))
+
+    def value_at(j: int, what: str) -> str:
+        if j >= len(tokens) or tokens[j] == "!":
+            raise ParseError(source, lineno, "%s needs a value" % what[:40])
+        return tokens[j]
+
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "!":
+            if negate:
+                raise ParseError(source, lineno, "double '!'")
+            negate = True
+            i += 1
+            continue
+        if tok in ("-m", "--match"):
+            current = {"name": value_at(i + 1, tok), "args": {}, "negated": []}
+            matches.append(current)
+            i += 2
+        elif tok in ("-j", "--jump", "-g", "--goto"):
+            if target is not None:
+                raise ParseError(source, lineno, "more than one target")
+            target, goto = value_at(i + 1, tok), tok in ("-g", "--goto")
+            current = {"name": target, "args": target_args, "negated": []}
+            i += 2
+        elif tok in ("-c", "--set-counters"):
+            counters = {"packets": to_int(value_at(i + 1, tok), source, lineno),
+                        "bytes": to_int(value_at(i + 2, tok), source, lineno)}
+            i += 3
+        elif tok in IPT_BASIC:
+            name = IPT_BASIC[tok]
+            basic["args"][name] = True if name == "fragment" else value_at(i + 1, tok)
+            if negate:
+                basic["negated"].append(name)
+            i += 1 if name == "fragment" else 2
+        elif is_option(i):
+            values = []
+            i += 1
+            while i < len(tokens) and tokens[i] != "!" and not is_option(i):
+                values.append(tokens[i])
+                i += 1
+            name = tok.lstrip("-")
+            value: Any = " ".join(values) if values else True
+            old = current["args"].get(name)
+            current["args"][name] = value if old is None else "%s, %s" % (old, value)
+            if negate:
+                current["negated"].append(name)
+        else:
+            raise ParseError(source, lineno, "unexpected %r" % tok[:40])
+        negate = False
+    if negate:
+        raise ParseError(source, lineno, "'!' at the end of the rule")
+    if basic["args"]:
+        matches.insert(0, basic)
+    return {"matches": matches, "target": target, "goto": goto, "target_args": target_args, "counters": counters}
+
+
+def _ipt_statistic(matches: List[Dict[str, Any]], source: str, lineno: int) -> Optional[Dict[str, Any]]:
+    """The -m statistic match as {"mode", "probability", "every", "packet", "negated"}, or None."""
+    stat = next((m for m in matches if m["name"] == "statistic"), None)
+    if stat is None:
+        return None
+    args = stat["args"]
+
+    def number(key: str, kind: Any) -> Any:
+        if key not in args:
+            return None
+        if not isinstance(args[key], str):
+            raise ParseError(source, lineno, "statistic --%s needs a value" % key)
+        try:
+            return kind(args[key])
+        except ValueError:
+            raise ParseError(source, lineno, "statistic --%s %r is not a number" % (key, args[key][:40]))
+
+    mode = args.get("mode")
+    return {
+        "mode": mode if isinstance(mode, str) else None,
+        "probability": number("probability", float),
+        "every": number("every", int),
+        "packet": number("packet", int),
+        "negated": any(k in stat["negated"] for k in ("probability", "every")),
+    }
+
+
+def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: str = "legacy",
+                        source: str = "iptables-save", default_table: str = "filter") -> Dict[str, Any]:
+    """`iptables-save [-c]` / `ip6tables-save` / `iptables-nft-save` text -> ruleset dict.
+
+    Returns {"family", "backend", "tables": {table: {"chains": {chain: {"policy": "ACCEPT"|"DROP"|None,
+    "packets", "bytes", "builtin"}}, "rules": [rule, ...]}}} with tables, chains and rules in
+    file order. A rule is {family, backend, table, chain, position (1-based in its chain), line
+    (in the text), spec (as printed after "-A CHAIN", counters removed), target (-j/-g, or None),
+    goto, target_args, matches (see _ipt_rule), counters ({"packets", "bytes"} from "[p:b]" or
+    "-c p b", else None), statistic (None or {"mode", "probability", "every", "packet",
+    "negated"}), random_drop}.
+
+    Comments and blank lines are skipped; rules outside "*table" (e.g. grep output) go to
+    ``default_table``, chains used but not declared are created (policy None, builtin False).
+    """
+    tables: Dict[str, Dict[str, Any]] = {}
+    table: Optional[Dict[str, Any]] = None
+    table_name = default_table
+
+    def open_table(name: str) -> Dict[str, Any]:
+        return tables.setdefault(name, {"chains": {}, "rules": []})
+
+    for lineno, raw in enumerate(to_text(text, source).splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            table_name = line[1:].strip()
+            if not table_name or " " in table_name:
+                raise ParseError(source, lineno, "bad table line %r" % line[:60])
+            table = open_table(table_name)
+            continue
+        if line == "COMMIT":
+            if table is None:
+                raise ParseError(source, lineno, "COMMIT outside a table")
+            table, table_name = None, default_table
+            continue
+        current = table if table is not None else open_table(table_name)
+        if line.startswith(":"):
+            m = _IPT_CHAIN.match(line)
+            if not m:
+                raise ParseError(source, lineno, "bad chain line %r" % line[:60])
+            policy = None if m.group(2) == "-" else m.group(2)
+            current["chains"][m.group(1)] = {
+                "policy": policy, "builtin": policy is not None,
+                "packets": int(m.group(3) or 0), "bytes": int(m.group(4) or 0)}
+            continue
+        prefix = _IPT_COUNTERS.match(line)
+        body = line[prefix.end():] if prefix else line
+        append = _IPT_APPEND.match(body)
+        if not append:
+            raise ParseError(source, lineno, "expected '-A CHAIN ...', got %r" % line[:60])
+        chain, spec = append.group(1), body[append.end():].strip()
+        try:
+            tokens = shlex.split(spec)
+        except ValueError as exc:
+            raise ParseError(source, lineno, "cannot split rule: %s" % exc)
+        words = _SHELL_WORD.findall(spec)
+        quoted = [w[:1] in "\"'" for w in words] if len(words) == len(tokens) else [False] * len(tokens)
+        parsed = _ipt_rule(tokens, quoted, source, lineno)
+        if parsed["counters"] is not None:  # "-c P B" inside the rule (iptables-restore input)
+            spec = _IPT_SET_COUNTERS.sub("", spec).strip()
+        if prefix:
+            parsed["counters"] = {"packets": int(prefix.group(1)), "bytes": int(prefix.group(2))}
+        current["chains"].setdefault(chain, {"policy": None, "builtin": False, "packets": 0, "bytes": 0})
+        position = 1 + sum(1 for r in current["rules"] if r["chain"] == chain)
+        rule: Rule = {"family": family, "backend": backend, "table": table_name, "chain": chain,
+                      "position": position, "line": lineno, "spec": spec}
+        rule.update(parsed)
+        rule["statistic"] = _ipt_statistic(parsed["matches"], source, lineno)
+        rule["random_drop"] = is_random_drop(rule)
+        current["rules"].append(rule)
+    return {"family": family, "backend": backend, "tables": tables}
+
+
+# --------------------------------------------------------------------------------------
+# nft -j list ruleset
+# --------------------------------------------------------------------------------------
+
+NFT_VERDICTS = ("accept", "drop", "reject", "continue", "return", "queue")
+_NFT_BINOPS = ("&", "|", "^", "<<", ">>")
+_U32_RANGE = 1 << 32
+_MAX_DEPTH = 40
+
+
+def _render(e: Any, depth: int = 0) -> str:
+    """A short nft-like text for one JSON expression/statement (enough to recognise a rule)."""
+    if depth > _MAX_DEPTH:
+        return "..."
+    if e is None:
+        return ""
+    if isinstance(e, bool):
+        return "true" if e else "false"
+    if isinstance(e, str):
+        return e
+    if isinstance(e, (int, float)):
+        try:
+            return str(e)
+        except ValueError:  # an int longer than sys.get_int_max_str_digits()
+            return "<big number>"
+    if isinstance(e, list):
+        return "{ %s }" % ", ".join(
+            " : ".join(_render(p, depth + 1) for p in x) if isinstance(x, list) and len(x) == 2
+            else _render(x, depth + 1) for x in e)
+    if not isinstance(e, dict):
+        return "?"
+    if len(e) != 1:
+        return " ".join("%s %s" % (k, _render(v, depth + 1)) for k, v in e.items())
+    key, v = next(iter(e.items()))
+
+    def r(x: Any) -> str:
+        return _render(x, depth + 1)
+
+    d: Dict[str, Any] = v if isinstance(v, dict) else {}
+    if key == "match" and d:
+        op = d.get("op", "==")
+        return "%s %s" % (r(d.get("left")), r(d.get("right"))) if op in ("==", "in") else \
+            "%s %s %s" % (r(d.get("left")), op, r(d.get("right")))
+    if key in ("jump", "goto") and d:
+        return "%s %s" % (key, r(d.get("target")))
+    if key == "payload" and d:
+        if "protocol" in d:
+            return "%s %s" % (r(d.get("protocol")), r(d.get("field")))
+        return "@%s,%s,%s" % (r(d.get("base")), r(d.get("offset")), r(d.get("len")))
+    if key == "meta" and d:
+        return "meta %s" % r(d.get("key"))
+    if key == "ct" and d:
+        return " ".join(x for x in ("ct", r(d.get("dir")), r(d.get("key"))) if x)
+    if key == "numgen" and d:
+        off = d.get("offset")
+        return "numgen %s mod %s%s" % (r(d.get("mode")), r(d.get("mod")), " offset %s" % r(off) if off else "")
+    if key in _NFT_BINOPS and isinstance(v, list) and len(v) == 2:
+        return "%s %s %s" % (r(v[0]), key, r(v[1]))
+    if key == "prefix" and d:
+        return "%s/%s" % (r(d.get("addr")), r(d.get("len")))
+    if key == "range" and isinstance(v, list) and len(v) == 2:
+        return "%s-%s" % (r(v[0]), r(v[1]))
+    if key == "set" and isinstance(v, list):
+        return r(v)
+    if key == "concat" and isinstance(v, list):
+        return " . ".join(r(x) for x in v)
+    if key in ("map", "vmap") and d:
+        return "%s %s %s" % (r(d.get("key")), key, r(d.get("data")))
+    if key == "counter":
+        if d:
+            return "counter packets %s bytes %s" % (r(d.get("packets")), r(d.get("bytes")))
+        return "counter name %s" % r(v) if v is not None else "counter"
+    if key == "reject" and d:
+        return " ".join(x for x in ("reject with", r(d.get("type")), r(d.get("expr"))) if x)
+    if key == "limit" and d:
+        return "limit rate %s/%s" % (r(d.get("rate")), r(d.get("per")))
+    if key == "xt":
+        return " ".join(x for x in ("xt", r(d.get("type")), r(d.get("name"))) if x)
+    if key == "mangle" and d:
+        return "%s set %s" % (r(d.get("key")), r(d.get("value")))
+    if key in ("snat", "dnat", "redirect", "masquerade", "tproxy") and d and "addr" in d:
+        port = d.get("port")
+        return "%s to %s%s" % (key, r(d.get("addr")), ":%s" % r(port) if port is not None else "")
+    if key == "log" and d and "prefix" in d:
+        return 'log prefix "%s"' % r(d.get("prefix"))
+    if key == "elem" and d:
+        return r(d.get("val"))
+    if v is None:
+        return key
+    if d:
+        return "%s %s" % (key, " ".join("%s %s" % (k, r(x)) for k, x in d.items()))
+    return "%s %s" % (key, r(v))
+
+
+def _random_source(e: Any) -> Optional[Dict[str, Any]]:
+    """numgen / meta random (optionally masked with &) -> the range of values it yields."""
+    if not isinstance(e, dict) or len(e) != 1:
+        return None
+    key, v = next(iter(e.items()))
+    if key == "numgen" and isinstance(v, dict):
+        mod, offset = v.get("mod"), v.get("offset", 0)
+        if not _is_int(mod) or not _is_int(offset) or mod <= 0:
+            return None
+        return {"source": "numgen", "mode": "random" if v.get("mode") == "random" else "nth",
+                "mod": mod, "offset": offset, "lo": offset, "hi": offset + mod - 1}
+    if key == "meta" and isinstance(v, dict) and v.get("key") == "random":
+        return {"source": "meta random", "mode": "random", "mod": None, "offset": None, "lo": 0, "hi": _U32_RANGE - 1}
+    if key == "&" and isinstance(v, list) and len(v) == 2 and _is_int(v[1]):
+        inner = _random_source(v[0])
+        mask = v[1]
+        if inner and inner["source"] == "meta random" and 0 <= mask < _U32_RANGE and not (mask & (mask + 1)):
+            inner["hi"] = mask  # a low-bits mask keeps the value uniform on [0, mask]
+            return inner
+    return None
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _members(lo: int, hi: int, right: Any) -> Optional[int]:
+    """How many of lo..hi equal / fall in ``right`` (int, {"range"}, {"set": [...]}, list)."""
+    if _is_int(right):
+        return 1 if lo <= right <= hi else 0
+    if isinstance(right, dict) and len(right) == 1:
+        key, v = next(iter(right.items()))
+        if key == "range" and isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v):
+            return max(0, min(hi, v[1]) - max(lo, v[0]) + 1)
+        if key == "set":
+            return _members(lo, hi, v)
+        if key == "elem" and isinstance(v, dict):
+            return _members(lo, hi, v.get("val"))
+    if isinstance(right, list):
+        counts = [_members(lo, hi, x) for x in right]
+        return None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+    return None
+
+
+def _fraction(lo: int, hi: int, op: str, right: Any) -> Optional[float]:
+    """Share of the uniform values lo..hi for which ``value op right`` holds."""
+    total = hi - lo + 1
+    if op in ("<", "<=", ">", ">=") and _is_int(right):
+        if op in ("<", "<="):
+            count = max(0, min(hi, right - (op == "<")) - lo + 1)
+        else:
+            count = max(0, hi - max(lo, right + (op == ">")) + 1)
+        return count / total
+    count = _members(lo, hi, right)
+    if count is None:
+        return None
+    if op in ("==", "in"):
+        return count / total
+    if op == "!=":
+        return (total - count) / total
+    return None
+
+
+def _nft_statistic(stmts: List[Any]) -> Optional[Dict[str, Any]]:
+    """numgen / meta random use in a rule: from a match (with probability), a vmap (share of
+    values mapped to drop/reject) or anywhere else (probability None)."""
+    stat: Optional[Dict[str, Any]] = None
+    for st in stmts:
+        if not isinstance(st, dict) or len(st) != 1:
+            continue
+        key, v = next(iter(st.items()))
+        if key == "match" and isinstance(v, dict):
+            src = _random_source(v.get("left"))
+            if src:
+                op = v.get("op", "==")
+                op = op if isinstance(op, str) else "=="
+                src.update(op=op, value=v.get("right"), probability=_fraction(src["lo"], src["hi"], op, v.get("right")))
+                stat = src
+                break
+        if key == "vmap" and isinstance(v, dict):
+            src = _random_source(v.get("key"))
+            data = v.get("data")
+            data = data.get("set") if isinstance(data, dict) else data
+            if src and isinstance(data, list):
+                dropped = [p[0] for p in data if isinstance(p, list) and len(p) == 2 and isinstance(p[1], dict)
+                           and set(p[1]) & set(NFT_DROP_VERDICTS)]
+                share = _members(src["lo"], src["hi"], dropped)
+                src.update(op="vmap", value=None,
+                           probability=None if share is None else share / (src["hi"] - src["lo"] + 1))
+                stat = src
+                break
+    if stat is None:
+        found = _find_random(stmts, 0)
+        if found is None:
+            return None
+        stat = dict(found, op=None, value=None, probability=None)
+    every = stat["mod"] if stat["mode"] == "nth" else None
+    packet = stat["value"] if every is not None and stat["op"] in ("==", "!=") and _is_int(stat["value"]) else None
+    stat.update(every=every, packet=packet, negated=stat["op"] == "!=")
+    del stat["lo"], stat["hi"]
+    return stat
+
+
+def _find_random(e: Any, depth: int) -> Optional[Dict[str, Any]]:
+    if depth > _MAX_DEPTH:
+        return None
+    src = _random_source(e)
+    if src:
+        return src
+    children = e.values() if isinstance(e, dict) else e if isinstance(e, list) else ()
+    for child in children:
+        found = _find_random(child, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def _get(body: Dict[str, Any], key: str, kind: Any, source: str, where: str, required: bool = True) -> Any:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ParseError(source, None, "%s: %r must be %s" % (where, key, getattr(kind, "__name__", "valid")))
+    return value
+
+
+def _nft_counter(v: Any, source: str, where: str) -> Dict[str, int]:
+    if not isinstance(v, dict):
+        raise ParseError(source, None, "%s: counter is not an object" % where)
+    return {"packets": _get(v, "packets", int, source, where), "bytes": _get(v, "bytes", int, source, where)}
+
+
+def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
+    """One "rule" object; its position in the chain is set by the caller."""
+    stmts = _get(body, "expr", list, source, where)
+    verdict: Optional[str] = None
+    counters: Optional[Dict[str, int]] = None
+    counter_ref: Optional[str] = None
+    xt = False
+    for st in stmts:
+        if not isinstance(st, dict) or len(st) != 1:
+            raise ParseError(source, None, "%s: statement is not a one-key object" % where)
+        key, v = next(iter(st.items()))
+        if key in NFT_VERDICTS:
+            verdict = key
+        elif key in ("jump", "goto"):
+            verdict = "%s %s" % (key, _render(v.get("target") if isinstance(v, dict) else v))
+        elif key == "vmap":
+            verdict = "vmap"
+        elif key == "counter":
+            if isinstance(v, dict) and "packets" in v:
+                counters = _nft_counter(v, source, where)
+            elif v is not None:  # a named counter, or a map choosing one: "counter name <expr>"
+                counter_ref = _render(v)
+        elif key == "xt":
+            xt = True
+    rule: Rule = {
+        "family": _get(body, "family", str, source, where),
+        "backend": "nft-native",
+        "table": _get(body, "table", str, source, where),
+        "chain": _get(body, "chain", str, source, where),
+        "position": 0,
+        "handle": _get(body, "handle", int, source, where, required=False),
+        "spec": " ".join(x for x in (_render(st) for st in stmts) if x),
+        "comment": _get(body, "comment", str, source, where, required=False),
+        "verdict": verdict,
+        "counters": counters,
+        "counter_ref": counter_ref,
+        "statistic": _nft_statistic(stmts),
+        "xt": xt,
+    }
+    rule["random_drop"] = is_random_drop(rule)
+    return rule
+
+
+def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -j list ruleset") -> Dict[str, Any]:
+    """`nft -j list ruleset` output (text or the loaded object) -> ruleset dict.
+
+    Returns {"backend": "nft-native", "metainfo": dict|None, "tables": [{family, name, handle}],
+    "chains": [{family, table, name, handle, type, hook, prio, policy, base}], "rules": [rule],
+    "named_counters": [{family, table, name, packets, bytes}]}. A rule is {family, backend, table,
+    chain, position (1-based in its chain), handle, spec (short nft-like text), comment, verdict
+    ("accept", "drop", "reject", "jump X", "goto X", "return", "continue", "queue", "vmap" or None),
+    counters ({"packets", "bytes"} of an anonymous counter, else None), counter_ref (named counter
+    or the expression choosing one, else None),
+    statistic (see below), xt (True when the rule holds an iptables-nft compat "xt" expression,
+    whose parameters only iptables-nft-save can show), random_drop}.
+
+    statistic is None or {"source": "numgen"|"meta random", "mode": "random"|"nth" (numgen inc),
+    "mod", "offset", "op", "value", "probability" (share of packets the comparison matches, or for
+    a vmap the share mapped to drop/reject; None when not computable), "every", "packet", "negated"}.
+    Sets, maps, flowtables and unknown object types are skipped.
+    """
+    if isinstance(data, (str, bytes, bytearray)):
+        try:
+            data = json.loads(to_text(data, source))
+        except (ValueError, RecursionError) as exc:
+            raise ParseError(source, None, "not JSON: %s" % str(exc)[:80])
+    items = data.get("nftables") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ParseError(source, None, 'expected an object with an "nftables" list')
+    result: Dict[str, Any] = {"backend": "nft-native", "metainfo": None, "tables": [], "chains": [], "rules": [],
+                              "named_counters": []}
+    positions: Dict[Tuple[str, str, str], int] = {}
+    for index, item in enumerate(items):
+        where = "element %d" % index
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ParseError(source, None, "%s is not a one-key object" % where)
+        kind, body = next(iter(item.items()))
+        if kind not in ("metainfo", "table", "chain", "rule", "counter"):
+            continue
+        if not isinstance(body, dict):
+            raise ParseError(source, None, "%s: %s is not an object" % (where, kind))
+        if kind == "metainfo":
+            result["metainfo"] = body
+        elif kind == "table":
+            result["tables"].append({"family": _get(body, "family", str, source, where),
+                                     "name": _get(body, "name", str, source, where),
+                                     "handle": _get(body, "handle", int, source, where, required=False)})
+        elif kind == "chain":
+            chain = {"family": _get(body, "family", str, source, where),
+                     "table": _get(body, "table", str, source, where),
+                     "name": _get(body, "name", str, source, where),
+                     "handle": _get(body, "handle", int, source, where, required=False),
+                     "type": _get(body, "type", str, source, where, required=False),
+                     "hook": _get(body, "hook", str, source, where, required=False),
+                     "prio": body.get("prio"),
+                     "policy": _get(body, "policy", str, source, where, required=False)}
+            chain["base"] = chain["hook"] is not None
+            result["chains"].append(chain)
+        elif kind == "rule":
+            rule = _nft_rule(body, source, where)
+            key = (rule["family"], rule["table"], rule["chain"])
+            rule["position"] = positions[key] = positions.get(key, 0) + 1
+            result["rules"].append(rule)
+        else:
+            counter = {"family": _get(body, "family", str, source, where),
+                       "table": _get(body, "table", str, source, where),
+                       "name": _get(body, "name", str, source, where)}
+            counter.update(_nft_counter(body, source, where))
+            result["named_counters"].append(counter)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+
+
+def is_random_drop(rule: Rule) -> bool:
+    """True iff the rule drops a random (or every-nth) share of packets.
+
+    iptables: -m statistic --mode random|nth with -j/-g DROP or REJECT (a kube-proxy
+    "statistic ... -j KUBE-SEP-X" is load balancing, not a drop). nft: a numgen / meta random
+    comparison with a drop/reject verdict, or a numgen/meta random vmap sending some values to
+    drop/reject.
+    """
+    stat = rule.get("statistic")
+    if not isinstance(stat, dict) or stat.get("mode") not in RANDOM_MODES:
+        return False
+    if "target" in rule:  # iptables: targets are case-sensitive, a chain "drop" is not DROP
+        return rule["target"] in DROP_ACTIONS
+    verdict = rule.get("verdict")
+    if verdict == "vmap":
+        return bool(stat.get("probability"))
+    return verdict in NFT_DROP_VERDICTS

@@ -1,0 +1,166 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where a module works: the host, a named or path-given network namespace, or a Docker container.
+
+This module_utils is PRIVATE and should only be used by this collection.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import re
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = "/run/netns"
+_NS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CONTAINER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class TargetError(Exception):
+    """A namespace or container could not be resolved or entered; the message names it."""
+
+
+class Target:
+    """One place to collect from or change: ``host``, ``netns:NAME`` or ``container:NAME``."""
+
+    def __init__(self, kind: str, name: str, ns_path: Optional[str] = None, pid: Optional[int] = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.ns_path = ns_path
+        self.pid = pid
+
+    @property
+    def label(self) -> str:
+        return "host" if self.kind == "host" else "%s:%s" % (self.kind, self.name)
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"kind": self.kind, "name": self.name, "label": self.label, "netns_path": self.ns_path, "pid": self.pid}
+
+
+HOST = Target("host", "host")
+
+
+def netns_target(ref: str) -> Target:
+    """Resolve ``ref`` (a name in /run/netns or an absolute path to a namespace file)."""
+    if ref.startswith("/"):
+        path = os.path.normpath(ref)
+        name = path
+    else:
+        if not _NS_NAME.match(ref):
+            raise TargetError("invalid network namespace name %r: use letters, digits, '.', '_' or '-', or an absolute path" % ref)
+        path = os.path.join(NETNS_RUN_DIR, ref)
+        name = ref
+    if not os.path.exists(path):
+        raise TargetError("network namespace %r not found (no file %s)" % (ref, path))
+    return Target("netns", name, path)
+
+
+def _docker_client():
+    try:
+        import docker  # type: ignore[import-not-found]
+    except ImportError:
+        raise TargetError("the Docker SDK for Python (python package 'docker', Debian 'python3-docker') is required "
+                          "on the target to resolve containers")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # the SDK raises several unrelated types for 'daemon not there'
+        raise TargetError("cannot reach the Docker daemon: %s" % exc)
+    return client
+
+
+def container_target(ref: str, client=None) -> Target:
+    """Resolve a container name or id to its init process's network namespace."""
+    if not _CONTAINER_REF.match(ref):
+        raise TargetError("invalid container name or id %r" % ref)
+    client = client or _docker_client()
+    try:
+        ctr = client.containers.get(ref)
+    except Exception as exc:
+        raise TargetError("container %r not found: %s" % (ref, exc))
+    return _from_container(ctr)
+
+
+def _from_container(ctr) -> Target:
+    state = ctr.attrs.get("State", {})
+    pid = int(state.get("Pid") or 0)
+    name = ctr.name
+    if not state.get("Running") or pid <= 0:
+        raise TargetError("container %r is not running" % name)
+    return Target("container", name, "/proc/%d/ns/net" % pid, pid)
+
+
+def running_containers() -> List[Target]:
+    """Every running container on this host (empty when Docker is not installed or not running)."""
+    try:
+        client = _docker_client()
+    except TargetError:
+        return []
+    out = []
+    for ctr in client.containers.list():
+        try:
+            out.append(_from_container(ctr))
+        except TargetError:
+            continue  # stopped between list and inspect
+    return sorted(out, key=lambda t: t.name)
+
+
+def resolve(netns: Optional[str] = None, container: Optional[str] = None) -> Target:
+    if netns and container:
+        raise TargetError("netns and container are mutually exclusive")
+    if netns:
+        return netns_target(netns)
+    if container:
+        return container_target(container)
+    return HOST
+
+
+_libc = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextmanager
+def entered(target: Target) -> Iterator[Target]:
+    """Run the body inside ``target``'s network namespace and come back after it.
+
+    setns(2) acts on the calling thread; modules are single-threaded, and children
+    (iptables-save, nft) inherit the namespace. /proc/self/net and /proc/sys/net
+    then show the entered namespace.
+    """
+    if target.ns_path is None:
+        yield target
+        return
+    try:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    except OSError:
+        own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        try:
+            fd = os.open(target.ns_path, os.O_RDONLY)
+        except OSError as exc:
+            raise TargetError("cannot open the namespace of %s (%s): %s" % (target.label, target.ns_path, exc.strerror))
+        try:
+            try:
+                _setns(fd)
+            except OSError as exc:
+                hint = " (needs root or CAP_SYS_ADMIN)" if exc.errno == errno.EPERM else ""
+                raise TargetError("cannot enter the namespace of %s: %s%s" % (target.label, exc.strerror, hint))
+        finally:
+            os.close(fd)
+        try:
+            yield target
+        finally:
+            _setns(own)
+    finally:
+        os.close(own)

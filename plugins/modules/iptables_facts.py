@@ -1,0 +1,109 @@
+#!/usr/bin/python
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: iptables_facts
+short_description: iptables, ip6tables and nftables rulesets with counters, and every random-drop rule
+version_added: 0.1.0
+description:
+  - Reads the rulesets of iptables and ip6tables from both backends where they hold tables (iptables-legacy and
+    iptables-nft, through C(iptables-legacy-save -c) and C(iptables-nft-save -c); a warning says when both hold
+    tables), and the native nftables ruleset from C(nft -j list ruleset).
+  - Tables that iptables-nft manages are read through C(iptables-nft-save), because C(nft -j) shows an iptables
+    statistic match only as an opaque C(xt) expression.
+  - Each rule carries family, backend, table, chain, position, the rule spec as printed, its target or verdict,
+    parsed matches, counters, a C(statistic) block and C(random_drop), true for a rule that drops at random
+    (the statistic match in random or nth mode, or nft C(numgen random) / C(meta random), with a DROP or REJECT
+    verdict), false for rules that only jump elsewhere at random (kube-proxy's load balancing) and for plain DROP rules.
+  - Legacy tables are looked for in C(/proc/net/ip_tables_names); no C(*-save) command runs for a backend
+    that holds no table.
+author: netdiag.packetloss contributors (@netdiag)
+options:
+  src:
+    description:
+      - A file with saved rules, read instead of the live system. JSON is taken as C(nft -j list ruleset) output,
+        anything else as C(iptables-save -c) output of family O(src_family).
+    type: path
+  src_family:
+    description: The family of an C(iptables-save) file given as O(src).
+    type: str
+    choices: [ipv4, ipv6]
+    default: ipv4
+extends_documentation_fragment:
+  - netdiag.packetloss.target
+  - netdiag.packetloss.target.facts
+"""
+
+EXAMPLES = r"""
+- name: Rulesets inside the container nginx
+  netdiag.packetloss.iptables_facts:
+    container: nginx
+
+- name: Random-drop rules, with their hit counters
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.packetloss.iptables.random_drop_rules | map(attribute='spec') }}"
+
+- name: A ruleset saved on another machine
+  netdiag.packetloss.iptables_facts:
+    src: /tmp/iptables-save.txt
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to C(ansible_facts).
+  returned: always
+  type: dict
+  contains:
+    packetloss:
+      description: C(iptables) holds this layer; C(target), C(collected_at), C(elapsed) say where and when.
+      type: dict
+      returned: always
+      contains:
+        iptables:
+          description:
+            - C(rulesets) (one per family and backend, with tables, chains and their policies and policy counters),
+              C(rules) (every rule, flat), C(random_drop_rules), C(rule_count) and C(notes).
+          type: dict
+          returned: always
+collected_at:
+  description: When the collection started (UTC, ISO 8601).
+  type: str
+  returned: always
+elapsed:
+  description: Seconds the collection took.
+  type: float
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._facts_module import FACT_ARGS, run
+
+
+def _is_json(path: str) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4096).lstrip()[:1] in (b"{", b"[")
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(FACT_ARGS, src=dict(type="path"), src_family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4")),
+        mutually_exclusive=[("netns", "container"), ("src", "netns"), ("src", "container")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    kwargs = {}
+    if p["src"]:
+        try:
+            key = "nft_src" if _is_json(p["src"]) else ("ip6tables_src" if p["src_family"] == "ipv6" else "iptables_src")
+        except OSError as exc:
+            module.fail_json(msg="cannot read src %s: %s" % (p["src"], exc.strerror))
+        kwargs[key] = p["src"]
+    run(module, ["iptables"], Collector(proc_root=p["proc_root"], **kwargs))
+
+
+if __name__ == "__main__":
+    main()

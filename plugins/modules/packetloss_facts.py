@@ -1,0 +1,119 @@
+#!/usr/bin/python
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: packetloss_facts
+short_description: Gather every layer of the packet-loss walk in one call
+version_added: 0.1.0
+description:
+  - Reads, in one module call, what the manual drop hunt reads with C(netstat -i), C(ip -s link), C(ethtool -S),
+    C(tc -s qdisc), C(netstat -s), the conntrack sysctls and C(iptables -nvL) / C(nft list ruleset).
+  - Layers C(tc) (see M(netdiag.packetloss.tc_facts)), C(netstat) (M(netdiag.packetloss.netstat_facts)),
+    C(conntrack) (M(netdiag.packetloss.conntrack_facts)) and C(iptables) (M(netdiag.packetloss.iptables_facts)).
+  - A layer that cannot be read is returned with C(available=false) and the reason; the others are still returned.
+  - With O(containers) or O(namespaces), the host (or O(netns)/O(container)) and each extra target are collected
+    and returned under C(ansible_facts.packetloss.targets), keyed C(host), C(container:NAME) and C(netns:NAME).
+author: netdiag.packetloss contributors (@netdiag)
+options:
+  gather_subset:
+    description:
+      - Layers to collect, as C(setup) takes them; C(all), layer names, and C(!name) to leave one out.
+    type: list
+    elements: str
+    default: [all]
+  interfaces:
+    description: Only these interfaces (for the C(tc) and C(netstat) layers). An unknown name is an error.
+    type: list
+    elements: str
+  containers:
+    description:
+      - Also collect for Docker containers on the target, by name or id; C([all]) for every running container,
+        C([none]) (the default) for none.
+    type: list
+    elements: str
+    default: [none]
+  namespaces:
+    description: Also collect for these network namespaces (names in C(/run/netns) or paths).
+    type: list
+    elements: str
+    default: []
+  ethtool:
+    description: Read the driver statistics of each interface (as C(ethtool -S) prints them).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - netdiag.packetloss.target
+  - netdiag.packetloss.target.facts
+"""
+
+EXAMPLES = r"""
+- name: Gather all layers for the host and every running container
+  netdiag.packetloss.packetloss_facts:
+    containers: [all]
+
+- name: Only netfilter and qdiscs inside the container nginx
+  netdiag.packetloss.packetloss_facts:
+    container: nginx
+    gather_subset: [iptables, tc]
+
+- name: Read a /proc tree copied from a support bundle
+  netdiag.packetloss.packetloss_facts:
+    proc_root: /tmp/sosreport/proc
+    gather_subset: [netstat, conntrack]
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to C(ansible_facts).
+  returned: always
+  type: dict
+  contains:
+    packetloss:
+      description:
+        - One key per collected layer (C(tc), C(netstat), C(conntrack), C(iptables)), each as its own fact module
+          documents it, plus C(target), C(collected_at), C(timestamp), C(elapsed) and C(warnings).
+        - C(targets) maps every target's label to the same structure when O(containers) or O(namespaces) is used.
+      type: dict
+      returned: always
+collected_at:
+  description: When the collection started (UTC, ISO 8601).
+  type: str
+  returned: always
+elapsed:
+  description: Seconds the collection took, over all targets.
+  type: float
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector, LAYERS
+from ansible_collections.netdiag.packetloss.plugins.module_utils._facts_module import FACT_ARGS, layer_names, run
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            FACT_ARGS,
+            gather_subset=dict(type="list", elements="str", default=["all"]),
+            interfaces=dict(type="list", elements="str"),
+            containers=dict(type="list", elements="str", default=["none"]),
+            namespaces=dict(type="list", elements="str", default=[]),
+            ethtool=dict(type="bool", default=True),
+        ),
+        mutually_exclusive=[("netns", "container")],
+        supports_check_mode=True,
+    )
+    valid = set(LAYERS) | set("!" + l for l in LAYERS) | {"all"}
+    bad = [s for s in module.params["gather_subset"] if s not in valid]
+    if bad:
+        module.fail_json(msg="unknown gather_subset value(s): %s (valid: all, %s, and !name)" % (", ".join(bad), ", ".join(LAYERS)))
+    p = module.params
+    run(module, layer_names(p["gather_subset"]),
+        Collector(proc_root=p["proc_root"], interfaces=p["interfaces"], ethtool=p["ethtool"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+#!/usr/bin/python
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tc_facts
+short_description: Read every qdisc with its decoded options and statistics, over netlink
+version_added: 0.1.0
+description:
+  - What C(tc -s qdisc show) prints, as structured facts, read over rtnetlink with pyroute2 (no C(tc) binary needed).
+  - For netem, the options are decoded from the kernel's raw attribute (loss, duplicate, corrupt and reorder as
+    percentages, delay and jitter in milliseconds, rate, limit, correlations), the same with pyroute2 0.7 and 0.9.
+author: netdiag.packetloss contributors (@netdiag)
+options:
+  interfaces:
+    description: Only the qdiscs of these interfaces. An unknown interface is an error.
+    type: list
+    elements: str
+  src:
+    description:
+      - A file holding saved C(tc -s qdisc show) text (as sosreports keep it), read instead of the live system.
+    type: path
+extends_documentation_fragment:
+  - netdiag.packetloss.target
+  - netdiag.packetloss.target.facts
+"""
+
+EXAMPLES = r"""
+- name: Qdiscs inside the container nginx
+  netdiag.packetloss.tc_facts:
+    container: nginx
+
+- name: Show netem qdiscs
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.packetloss.tc.qdiscs | selectattr('kind', 'equalto', 'netem') }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to C(ansible_facts).
+  returned: always
+  type: dict
+  contains:
+    packetloss:
+      description: C(tc) holds this layer; C(target), C(collected_at), C(elapsed) say where and when.
+      type: dict
+      returned: always
+      contains:
+        tc:
+          description: C(available), C(reason) when not, C(source) and C(qdiscs).
+          type: dict
+          returned: always
+          sample:
+            available: true
+            source: netlink
+            qdiscs:
+              - interface: eth0
+                ifindex: 2
+                kind: netem
+                handle: "8001:"
+                parent: root
+                root: true
+                options: {limit: 1000, loss: 30.0, delay_ms: 0.0, jitter_ms: 0.0, duplicate: 0.0}
+                stats: {bytes: 56178, packets: 191, drops: 82, overlimits: 0, requeues: 0, backlog_bytes: 0, qlen: 0}
+collected_at:
+  description: When the collection started (UTC, ISO 8601).
+  type: str
+  returned: always
+elapsed:
+  description: Seconds the collection took.
+  type: float
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._facts_module import FACT_ARGS, run
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(FACT_ARGS, interfaces=dict(type="list", elements="str"), src=dict(type="path")),
+        mutually_exclusive=[("netns", "container"), ("src", "netns"), ("src", "container")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    run(module, ["tc"], Collector(proc_root=p["proc_root"], interfaces=p["interfaces"], tc_src=p["src"]))
+
+
+if __name__ == "__main__":
+    main()

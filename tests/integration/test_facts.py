@@ -1,0 +1,152 @@
+"""The fact modules against this machine's real kernel: namespaces we create and the host lab container."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import HOST_LAB, facts_of, hping, run_module, sh
+
+
+def _random_drop_specs(facts):
+    return sorted((r["family"], r["backend"], r["table"], r["chain"]) for r in facts["iptables"]["random_drop_rules"])
+
+
+def test_rulesets_both_backends_both_families_and_native_nft(netns):
+    sh("iptables-legacy", "-w", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.25", "-j", "DROP", ns=netns)
+    sh("iptables-nft", "-w", "-A", "OUTPUT", "-p", "tcp", "-m", "statistic", "--mode", "nth", "--every", "3", "--packet", "0",
+       "-j", "REJECT", ns=netns)
+    sh("ip6tables-nft", "-w", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "DROP", ns=netns)
+    # kube-proxy's load balancing: random, but a jump, not a drop; and a plain DROP
+    sh("iptables-nft", "-w", "-N", "KUBE-SEP-ABC", ns=netns)
+    sh("iptables-nft", "-w", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", "0.33333333349",
+       "-j", "KUBE-SEP-ABC", ns=netns)
+    sh("iptables-nft", "-w", "-A", "FORWARD", "-s", "192.0.2.0/24", "-j", "DROP", ns=netns)
+    sh("nft", "add table inet chaos; add chain inet chaos in { type filter hook input priority 10; }; "
+       "add rule inet chaos in numgen random mod 10 < 3 counter drop", ns=netns)
+
+    facts = facts_of(run_module("iptables_facts", netns=netns))
+    ipt = facts["iptables"]
+    assert ipt["available"], ipt
+    assert _random_drop_specs(facts) == sorted([
+        ("ipv4", "legacy", "filter", "INPUT"),
+        ("ipv4", "nft", "filter", "OUTPUT"),
+        ("ipv6", "nft", "filter", "INPUT"),
+        ("inet", "nft-native", "chaos", "in"),
+    ])
+    by_chain = dict(((r["backend"], r["chain"]), r) for r in ipt["random_drop_rules"])
+    assert by_chain[("legacy", "INPUT")]["statistic"]["probability"] == pytest.approx(0.25, abs=1e-6)
+    assert by_chain[("nft", "OUTPUT")]["statistic"]["every"] == 3
+    assert by_chain[("nft-native", "in")]["statistic"]["probability"] == pytest.approx(0.3)
+    kube = [r for r in ipt["rules"] if r.get("target") == "KUBE-SEP-ABC"]
+    assert len(kube) == 1 and kube[0]["random_drop"] is False and kube[0]["statistic"]["mode"] == "random"
+    plain = [r for r in ipt["rules"] if r.get("chain") == "FORWARD" and r.get("target") == "DROP"]
+    assert len(plain) == 1 and plain[0]["random_drop"] is False
+    # iptables-nft's own tables are read through iptables-nft-save, not twice
+    assert not [r for r in ipt["rules"] if r["backend"] == "nft-native" and r["table"] == "filter"]
+    assert any("both iptables backends" in w for w in facts["warnings"]), facts["warnings"]
+
+
+def test_counters_come_from_the_namespace(netns):
+    peer = sh("ip", "-4", "-o", "addr", "show", "scope", "global", ns=netns).split()[3].split("/")[0]
+    host_side = peer.rsplit(".", 1)[0] + ".1"
+    before = facts_of(run_module("netstat_facts", netns=netns))["netstat"]
+    sh("ping", "-c", "5", "-i", "0.2", "-W", "1", host_side, ns=netns)
+    after = facts_of(run_module("netstat_facts", netns=netns))["netstat"]
+    assert after["snmp"]["Icmp"]["InEchoReps"] - before["snmp"]["Icmp"]["InEchoReps"] == 5
+    assert after["snmp"]["Icmp"]["OutEchos"] - before["snmp"]["Icmp"]["OutEchos"] == 5
+    ifname = [n for n in after["interfaces"] if n != "lo"][0]
+    assert after["interfaces"][ifname]["kind"] == "veth"
+    assert after["interfaces"][ifname]["stats"]["tx_packets"] >= before["interfaces"][ifname]["stats"]["tx_packets"] + 5
+    assert after["interfaces"][ifname]["driver_stats"]["peer_ifindex"] > 0  # veth's ethtool -S
+    assert set(after["interfaces"]) == {"lo", ifname}  # the namespace's links, not the host's
+    assert after["softnet"] and "time_squeeze" in after["softnet"][0]
+
+
+def test_tbf_qdisc_drops_are_read_over_netlink(netns):
+    ifname = sh("ip", "-o", "link", "show", "type", "veth", ns=netns).split(":")[1].strip().split("@")[0]
+    sh("tc", "qdisc", "add", "dev", ifname, "root", "tbf", "rate", "8kbit", "burst", "1600", "limit", "1600", ns=netns)
+    peer = sh("ip", "-4", "-o", "addr", "show", "dev", ifname, ns=netns).split()[3].split("/")[0]
+    blast = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "for _ in range(300): s.sendto(b'x' * 1000, ('%s', 9))" % (peer.rsplit(".", 1)[0] + ".1"))
+    sh("python3", "-c", blast, ns=netns, check=False)
+    facts = facts_of(run_module("tc_facts", netns=netns, interfaces=[ifname]))
+    qdiscs = facts["tc"]["qdiscs"]
+    assert [q["kind"] for q in qdiscs] == ["tbf"]
+    tbf = qdiscs[0]
+    assert tbf["root"] and tbf["parent"] == "root"
+    assert tbf["options"]["rate_bps"] == 8000
+    assert tbf["stats"]["drops"] > 0 and tbf["stats"]["packets"] > 0
+    text = sh("tc", "-s", "qdisc", "show", "dev", ifname, ns=netns)
+    assert "dropped %d," % tbf["stats"]["drops"] in text  # what tc itself prints, read a moment later
+
+
+def test_conntrack_of_a_namespace(netns):
+    sh("iptables-nft", "-w", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "NEW", "-j", "ACCEPT", ns=netns)
+    sh("ping", "-c", "1", "-W", "1", "127.0.0.1", ns=netns)
+    ct = facts_of(run_module("conntrack_facts", netns=netns))["conntrack"]
+    assert ct["available"] and ct["loaded"]
+    assert ct["count"] >= 1 and ct["max"] > 0
+    assert ct["usage_percent"] == pytest.approx(100.0 * ct["count"] / ct["max"], abs=0.01)
+    assert ct["stat"]["total"]["found"] >= 0 and len(ct["stat"]["per_cpu"]) == os.cpu_count()
+
+
+def test_host_lab_container_random_drops_with_hits(host_lab):
+    sh(HOST_LAB, "faults", "on")
+    try:
+        ip = sh(HOST_LAB, "ip").strip()
+        hping(ip, count=20)
+        facts = facts_of(run_module("packetloss_facts", containers=["all"]))
+        ctr = facts["targets"]["container:nginx"]
+        assert ctr["target"]["kind"] == "container"
+        drops = ctr["iptables"]["random_drop_rules"]
+        assert sorted(r["chain"] for r in drops) == ["INPUT", "OUTPUT"]
+        for rule in drops:
+            assert rule["statistic"]["probability"] == pytest.approx(0.30, abs=1e-6)
+            assert rule["counters"]["packets"] > 0, rule
+        assert facts["targets"]["host"]["iptables"]["random_drop_rules"] == []
+        assert "netem" not in [q["kind"] for q in ctr["tc"]["qdiscs"]]
+    finally:
+        sh(HOST_LAB, "faults", "off")
+    clean = facts_of(run_module("packetloss_facts", container="nginx", gather_subset=["iptables"]))
+    assert clean["iptables"]["random_drop_rules"] == []
+
+
+@pytest.mark.parametrize("args,needle", [
+    ({"netns": "no-such-ns"}, "network namespace 'no-such-ns' not found"),
+    ({"netns": "bad name!"}, "invalid network namespace name"),
+    ({"container": "no-such-container"}, "container 'no-such-container' not found"),
+    ({"interfaces": ["nosuch0"]}, "unknown interface(s): nosuch0"),
+    ({"gather_subset": ["bogus"]}, "unknown gather_subset value(s): bogus"),
+    ({"proc_root": "/nonexistent"}, "proc_root /nonexistent is not a directory"),
+])
+def test_bad_input_is_a_clear_error(args, needle):
+    result = run_module("packetloss_facts", **args)
+    if "interfaces" in args:  # a layer-level error: the other layers are still returned
+        facts = facts_of(result)
+        assert needle in facts["tc"]["reason"] and facts["conntrack"]["available"]
+        return
+    assert result.get("failed"), result
+    assert needle in result["msg"]
+
+
+def test_proc_root_reads_a_copied_tree_and_reports_a_broken_file(tmp_path):
+    tree = tmp_path / "proc"
+    (tree / "net" / "stat").mkdir(parents=True)
+    (tree / "sys" / "net" / "netfilter").mkdir(parents=True)
+    for rel in ("net/snmp", "net/netstat", "net/snmp6", "net/softnet_stat", "net/dev", "net/stat/nf_conntrack"):
+        if os.path.exists("/proc/" + rel):
+            shutil.copyfile("/proc/" + rel, str(tree / rel))
+    for key in ("count", "max", "buckets"):
+        (tree / "sys/net/netfilter" / ("nf_conntrack_" + key)).write_text({"count": "900\n", "max": "1000\n", "buckets": "256\n"}[key])
+    facts = facts_of(run_module("packetloss_facts", proc_root=str(tree), gather_subset=["netstat", "conntrack"]))
+    assert facts["conntrack"]["usage_percent"] == 90.0
+    assert "lo" in facts["netstat"]["interfaces"]
+    (tree / "net" / "snmp").write_text("Ip: Forwarding DefaultTTL\nIp: 1\n")
+    facts = facts_of(run_module("packetloss_facts", proc_root=str(tree), gather_subset=["netstat", "conntrack"]))
+    assert not facts["netstat"]["available"]
+    assert str(tree / "net" / "snmp") in facts["netstat"]["reason"]
+    assert facts["conntrack"]["available"]
