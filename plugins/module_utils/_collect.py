@@ -10,14 +10,14 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import datetime
-import json
 import os
+import re
 import shutil
 import subprocess
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink, driver_stats
+from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink, driver_stats, nft_tables
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _rulesets
@@ -53,19 +53,6 @@ def _layer(fn: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
         return {"available": False, "reason": str(exc)}
     out["available"] = True
     return out
-
-
-def _run(argv: List[str]) -> str:
-    try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=COMMAND_TIMEOUT, check=False)
-    except FileNotFoundError:
-        raise Unavailable("%s is not installed" % argv[0])
-    except subprocess.TimeoutExpired:
-        raise Unavailable("%s did not finish within %d s" % (" ".join(argv), COMMAND_TIMEOUT))
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise Unavailable("%s failed (exit %d): %s" % (" ".join(argv), proc.returncode, err[-1] if err else ""))
-    return proc.stdout.decode("utf-8", "replace")
 
 
 class Collector:
@@ -173,21 +160,44 @@ class Collector:
             return self._rulesets_from_files()
         if not self.live:
             raise Unavailable("rulesets are not in /proc: give saved iptables-save -c / nft -j output as src")
-        rulesets: List[Dict[str, Any]] = []
         notes: List[str] = []
-        nft_native, nft_ipt_tables = self._nft_native(notes)
-        for family, names_file, prefix in (("ipv4", "net/ip_tables_names", "iptables"),
-                                           ("ipv6", "net/ip6_tables_names", "ip6tables")):
-            legacy_tables = self._legacy_tables(names_file)
-            if legacy_tables:
-                rulesets.append(self._save(prefix, "legacy", family))
-            if nft_ipt_tables.get(family):
-                rulesets.append(self._save(prefix, "nft", family))
-            if legacy_tables and nft_ipt_tables.get(family):
+        tables = nft_tables()
+        if tables is None:
+            notes.append("nf_tables could not be listed over netlink: iptables-nft tables assumed if iptables-nft-save exists")
+        jobs: List[Tuple[str, str, str, List[str]]] = []  # (kind, family, backend or table, argv)
+        for family, names_file, prefix, nft_family in (("ipv4", "net/ip_tables_names", "iptables", "ip"),
+                                                       ("ipv6", "net/ip6_tables_names", "ip6tables", "ip6")):
+            legacy = self._legacy_tables(names_file)
+            if tables is None:
+                ipt_nft = ["?"] if shutil.which(prefix + "-nft-save") else []
+            else:
+                ipt_nft = [n for f, n in tables if f == nft_family and n in IPTABLES_NFT_TABLES]
+            if legacy:
+                jobs.append(("save", family, "legacy", [prefix + "-legacy-save", "-c"]))
+            if ipt_nft:
+                jobs.append(("save", family, "nft", [prefix + "-nft-save", "-c"]))
+            if legacy and ipt_nft:
                 self.warnings.append("both iptables backends hold %s tables here: legacy %s, nft %s; both are read"
-                                     % (family, ", ".join(sorted(legacy_tables)), ", ".join(sorted(nft_ipt_tables[family]))))
-        if nft_native is not None:
-            rulesets.append(nft_native)
+                                     % (family, ", ".join(sorted(legacy)), ", ".join(sorted(ipt_nft))))
+        for fam, name in tables or []:
+            if not (fam in ("ip", "ip6") and name in IPTABLES_NFT_TABLES):
+                jobs.append(("nft", fam, name, ["nft", "-j", "list", "table", fam, name]))
+        rulesets: List[Dict[str, Any]] = []
+        native: List[Dict[str, Any]] = []
+        incompatible: List[Tuple[str, str, str, List[str]]] = []
+        for job, output in _run_all(jobs, notes):
+            kind, family, which, argv = job
+            if kind == "save":
+                rulesets.append(_rulesets.parse_iptables_save(output, family=family, backend=which, source=" ".join(argv)))
+                for name in _INCOMPATIBLE.findall(output):  # native nft rules in an iptables-named table
+                    fam = "ip" if family == "ipv4" else "ip6"
+                    incompatible.append(("nft", fam, name, ["nft", "-j", "list", "table", fam, name]))
+            else:
+                native.append(_rulesets.parse_nft_json(output, source=" ".join(argv)))
+        for _job, output in _run_all(incompatible, notes):
+            native.append(_rulesets.parse_nft_json(output, source="nft -j list table"))
+        if native:
+            rulesets.append(_merge_nft(native))
         return _summarise(rulesets, notes)
 
     def _legacy_tables(self, names_file: str) -> List[str]:
@@ -195,36 +205,6 @@ class Collector:
             return _read(self.proc(names_file)).split()
         except Unavailable:
             return []
-
-    def _save(self, prefix: str, backend: str, family: str) -> Dict[str, Any]:
-        binary = "%s-%s-save" % (prefix, backend)
-        if shutil.which(binary) is None:
-            raise Unavailable("%s tables exist (%s, %s backend) but %s is not installed" % (prefix, family, backend, binary))
-        return _rulesets.parse_iptables_save(_run([binary, "-c"]), family=family, backend=backend, source=binary + " -c")
-
-    def _nft_native(self, notes: List[str]):
-        """The nftables ruleset; tables that iptables-nft manages are set aside (read via iptables-nft-save)."""
-        if shutil.which("nft") is None:
-            notes.append("nft is not installed: native nftables rules not read")
-            return None, self._guess_nft_ipt_tables()
-        data = json.loads(_run(["nft", "-j", "list", "ruleset"]) or '{"nftables": []}')
-        parsed = _rulesets.parse_nft_json(data, source="nft -j list ruleset")
-        ipt: Dict[str, List[str]] = {}
-        fam_map = {"ip": "ipv4", "ip6": "ipv6"}
-        owned = set()
-        for table in parsed.get("tables", []):
-            fam = fam_map.get(table.get("family"))
-            key = (table.get("family"), table.get("name"))
-            if fam and table.get("name") in IPTABLES_NFT_TABLES and _managed_by_iptables_nft(parsed, key):
-                ipt.setdefault(fam, []).append(table["name"])
-                owned.add(key)
-        for part in ("tables", "chains", "rules"):
-            parsed[part] = [x for x in parsed.get(part, [])
-                            if (x.get("family"), x.get("name") if part == "tables" else x.get("table")) not in owned]
-        return parsed, ipt
-
-    def _guess_nft_ipt_tables(self) -> Dict[str, List[str]]:
-        return {"ipv4": ["filter"], "ipv6": ["filter"]} if shutil.which("iptables-nft-save") else {}
 
     def _rulesets_from_files(self) -> Dict[str, Any]:
         rulesets = []
@@ -256,12 +236,40 @@ class Collector:
         return out
 
 
-def _managed_by_iptables_nft(parsed: Dict[str, Any], key: Tuple[str, str]) -> bool:
-    """iptables-nft tables hold xt expressions, or only iptables' base chain names."""
-    if any((r.get("family"), r.get("table")) == key and r.get("xt") for r in parsed.get("rules", [])):
-        return True
-    names = set(c.get("name") for c in parsed.get("chains", []) if (c.get("family"), c.get("table")) == key and c.get("base"))
-    return bool(names) and names <= {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
+_INCOMPATIBLE = re.compile(r"^# Table `([^']+)' is incompatible", re.M)
+
+
+def _run_all(jobs: List[Tuple[str, str, str, List[str]]], notes: List[str]) -> Iterator[Tuple[Tuple[str, str, str, List[str]], str]]:
+    """Start every command at once (the dumps overlap on several CPUs), then yield each output in order.
+
+    A command that is missing or fails becomes a note; the other outputs are still returned.
+    """
+    procs = []
+    for job in jobs:
+        try:
+            procs.append((job, subprocess.Popen(job[3], stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
+        except OSError as exc:
+            notes.append("%s: %s" % (job[3][0], "not installed" if isinstance(exc, FileNotFoundError) else exc.strerror))
+    for job, proc in procs:
+        try:
+            out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            notes.append("%s did not finish within %d s" % (" ".join(job[3]), COMMAND_TIMEOUT))
+            continue
+        if proc.returncode != 0:
+            lines = err.decode("utf-8", "replace").strip().splitlines()
+            notes.append("%s failed (exit %d): %s" % (" ".join(job[3]), proc.returncode, lines[-1] if lines else ""))
+            continue
+        yield job, out.decode("utf-8", "replace")
+
+
+def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    merged = dict(parts[0])
+    for key in ("tables", "chains", "rules", "named_counters"):
+        merged[key] = [x for p in parts for x in p.get(key, [])]
+    return merged
 
 
 def _summarise(rulesets: List[Dict[str, Any]], notes: List[str]) -> Dict[str, Any]:

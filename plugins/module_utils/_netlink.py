@@ -225,3 +225,51 @@ def driver_stats(ifname: str) -> Optional[Dict[str, int]]:
         return None
     finally:
         sock.close()
+
+
+# ---- nf_tables tables (NFT_MSG_GETTABLE dump), to learn which tables exist without `nft list` ----
+NETLINK_NETFILTER = 12
+NFNL_SUBSYS_NFTABLES = 10
+NFT_MSG_GETTABLE = 1
+NFTA_TABLE_NAME = 1
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NFT_FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+
+
+def nft_tables() -> Optional[List[Tuple[str, str]]]:
+    """(family, name) of every nf_tables table in this namespace, or None without nf_tables.
+
+    One netlink dump, a millisecond; `nft list tables` fetches the whole ruleset first.
+    """
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(5)
+        msg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE
+        # nlmsghdr + nfgenmsg (family AF_UNSPEC, version 0, res_id 0)
+        sock.send(struct.pack("=IHHII", 20, msg_type, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + struct.pack("=BBH", 0, 0, 0))
+        out: List[Tuple[str, str]] = []
+        while True:
+            data = sock.recv(65536)
+            pos = 0
+            while pos + NLMSG_HDRLEN <= len(data):
+                length, kind = struct.unpack_from("=IH", data, pos)
+                if length < NLMSG_HDRLEN:
+                    return out
+                if kind == NLMSG_DONE:
+                    return out
+                if kind == NLMSG_ERROR:
+                    errno_ = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0]
+                    return None if errno_ else out
+                family = struct.unpack_from("=B", data, pos + NLMSG_HDRLEN)[0]
+                for akind, payload in _attrs(data, pos + NLMSG_HDRLEN + 4, pos + length):
+                    if akind == NFTA_TABLE_NAME:
+                        out.append((NFT_FAMILIES.get(family, str(family)), payload.split(b"\0", 1)[0].decode("ascii", "replace")))
+                pos += (length + 3) & ~3
+    except OSError:
+        return None
+    finally:
+        sock.close()

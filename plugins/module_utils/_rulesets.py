@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError, to_int, to_text
@@ -41,8 +40,37 @@ _IPT_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\s*")
 _IPT_CHAIN = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?\s*$")
 _IPT_APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*")
 _IPT_SET_COUNTERS = re.compile(r"(?:^|\s)(?:-c|--set-counters)\s+\d+\s+\d+(?=\s|$)")
-# One shell word as shlex splits it, quotes kept: tells which tokens were quoted.
-_SHELL_WORD = re.compile(r"""(?:[^\s"'\\]|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+""")
+
+
+_SEGMENT = re.compile(r"""\s+|"((?:[^"\\]|\\.)*)"|'([^']*)'|\\(.)|([^\s"'\\]+)""", re.S)
+_DQ_ESCAPE = re.compile(r"""\\([\\"])""")  # inside double quotes shlex unescapes only \\ and \"
+
+
+def _split_words(spec: str, source: str, lineno: int) -> Tuple[List[str], List[bool]]:
+    """Split as a POSIX shell (shlex.split) does; also tell which words were quoted. Several times faster than shlex."""
+    tokens: List[str] = []
+    quoted: List[bool] = []
+    word: Optional[List[str]] = None
+    pos = 0
+    for m in _SEGMENT.finditer(spec):
+        if m.start() != pos:
+            break
+        pos = m.end()
+        dq, sq, esc, plain = m.groups()
+        if dq is None and sq is None and esc is None and plain is None:  # white space ends a word
+            if word is not None:
+                tokens.append("".join(word))
+                word = None
+            continue
+        if word is None:
+            word = []
+            quoted.append(dq is not None or sq is not None)
+        word.append(_DQ_ESCAPE.sub(r"\1", dq) if dq is not None else sq if sq is not None else esc if esc is not None else plain)
+    if pos != len(spec):
+        raise ParseError(source, lineno, "cannot split rule: unbalanced quotes or a trailing backslash")
+    if word is not None:
+        tokens.append("".join(word))
+    return tokens, quoted
 
 
 def _ipt_rule(tokens: List[str], quoted: List[bool], source: str, lineno: int) -> Dict[str, Any]:
@@ -169,6 +197,8 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
     table: Optional[Dict[str, Any]] = None
     table_name = default_table
 
+    positions: Dict[Tuple[str, str], int] = {}
+
     def open_table(name: str) -> Dict[str, Any]:
         return tables.setdefault(name, {"chains": {}, "rules": []})
 
@@ -203,19 +233,18 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         if not append:
             raise ParseError(source, lineno, "expected '-A CHAIN ...', got %r" % line[:60])
         chain, spec = append.group(1), body[append.end():].strip()
-        try:
-            tokens = shlex.split(spec)
-        except ValueError as exc:
-            raise ParseError(source, lineno, "cannot split rule: %s" % exc)
-        words = _SHELL_WORD.findall(spec)
-        quoted = [w[:1] in "\"'" for w in words] if len(words) == len(tokens) else [False] * len(tokens)
+        if '"' in spec or "'" in spec or "\\" in spec:
+            tokens, quoted = _split_words(spec, source, lineno)
+        else:  # the common case
+            tokens = spec.split()
+            quoted = [False] * len(tokens)
         parsed = _ipt_rule(tokens, quoted, source, lineno)
         if parsed["counters"] is not None:  # "-c P B" inside the rule (iptables-restore input)
             spec = _IPT_SET_COUNTERS.sub("", spec).strip()
         if prefix:
             parsed["counters"] = {"packets": int(prefix.group(1)), "bytes": int(prefix.group(2))}
         current["chains"].setdefault(chain, {"policy": None, "builtin": False, "packets": 0, "bytes": 0})
-        position = 1 + sum(1 for r in current["rules"] if r["chain"] == chain)
+        position = positions[(table_name, chain)] = positions.get((table_name, chain), 0) + 1
         rule: Rule = {"family": family, "backend": backend, "table": table_name, "chain": chain,
                       "position": position, "line": lineno, "spec": spec}
         rule.update(parsed)
