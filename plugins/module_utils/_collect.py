@@ -60,7 +60,7 @@ class Collector:
 
     def __init__(self, proc_root: Optional[str] = None, interfaces: Optional[List[str]] = None,
                  ethtool: bool = True, tc_src: Optional[str] = None, iptables_src: Optional[str] = None,
-                 ip6tables_src: Optional[str] = None, nft_src: Optional[str] = None) -> None:
+                 ip6tables_src: Optional[str] = None, nft_src: Optional[str] = None, rules: str = "all") -> None:
         self.proc_root = proc_root
         self.live = proc_root is None
         self.interfaces = interfaces
@@ -69,6 +69,7 @@ class Collector:
         self.iptables_src = iptables_src
         self.ip6tables_src = ip6tables_src
         self.nft_src = nft_src
+        self.drops_only = rules == "drops"
         self.warnings: List[str] = []
         self._netlink: Optional[Netlink] = None
 
@@ -188,7 +189,8 @@ class Collector:
         for job, output in _run_all(jobs, notes):
             kind, family, which, argv = job
             if kind == "save":
-                rulesets.append(_rulesets.parse_iptables_save(output, family=family, backend=which, source=" ".join(argv)))
+                rulesets.append(_rulesets.parse_iptables_save(output, family=family, backend=which, source=" ".join(argv),
+                                                              drops_only=self.drops_only))
                 for name in _INCOMPATIBLE.findall(output):  # native nft rules in an iptables-named table
                     fam = "ip" if family == "ipv4" else "ip6"
                     incompatible.append(("nft", fam, name, ["nft", "-j", "list", "table", fam, name]))
@@ -198,7 +200,7 @@ class Collector:
             native.append(_rulesets.parse_nft_json(output, source="nft -j list table"))
         if native:
             rulesets.append(_merge_nft(native))
-        return _summarise(rulesets, notes)
+        return _summarise(rulesets, notes, self.drops_only)
 
     def _legacy_tables(self, names_file: str) -> List[str]:
         try:
@@ -210,10 +212,11 @@ class Collector:
         rulesets = []
         for path, family in ((self.iptables_src, "ipv4"), (self.ip6tables_src, "ipv6")):
             if path:
-                rulesets.append(_rulesets.parse_iptables_save(_read(path), family=family, backend="saved", source=path))
+                rulesets.append(_rulesets.parse_iptables_save(_read(path), family=family, backend="saved", source=path,
+                                                              drops_only=self.drops_only))
         if self.nft_src:
             rulesets.append(_rulesets.parse_nft_json(_read(self.nft_src), source=self.nft_src))
-        return _summarise(rulesets, [])
+        return _summarise(rulesets, [], self.drops_only)
 
     # -- all of it -----------------------------------------------------------------------------------
     def collect(self, target: Target, layers: List[str]) -> Dict[str, Any]:
@@ -272,19 +275,29 @@ def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     return merged
 
 
-def _summarise(rulesets: List[Dict[str, Any]], notes: List[str]) -> Dict[str, Any]:
+def _can_drop(rule: Dict[str, Any]) -> bool:
+    return rule.get("statistic") is not None or rule.get("target") in ("DROP", "REJECT") or \
+        rule.get("verdict") in ("drop", "reject", "vmap")
+
+
+def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: bool = False) -> Dict[str, Any]:
+    """Every rule once, in ``rules``; the rulesets keep tables, chains, policies and rule counts."""
     rules: List[Dict[str, Any]] = []
+    count = 0
     for rs in rulesets:
-        # every rule is listed once, in ``rules``; the rulesets keep tables, chains and policies
         if isinstance(rs.get("tables"), dict):  # iptables-save: rules per table
             for table in rs["tables"].values():
                 rules.extend(table.pop("rules", []))
+                count += table.get("rule_count", 0)
         else:
-            rules.extend(rs.pop("rules", []))
+            native = rs.pop("rules", [])
+            count += len(native)
+            rules.extend(r for r in native if not drops_only or _can_drop(r))
     return {
         "rulesets": rulesets,
         "rules": rules,
+        "rules_listed": "drops" if drops_only else "all",
         "random_drop_rules": [r for r in rules if r.get("random_drop")],
-        "rule_count": len(rules),
+        "rule_count": count,
         "notes": notes,
     }

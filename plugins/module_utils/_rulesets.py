@@ -179,7 +179,8 @@ def _ipt_statistic(matches: List[Dict[str, Any]], source: str, lineno: int) -> O
 
 
 def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: str = "legacy",
-                        source: str = "iptables-save", default_table: str = "filter") -> Dict[str, Any]:
+                        source: str = "iptables-save", default_table: str = "filter",
+                        drops_only: bool = False) -> Dict[str, Any]:
     """`iptables-save [-c]` / `ip6tables-save` / `iptables-nft-save` text -> ruleset dict.
 
     Returns {"family", "backend", "tables": {table: {"chains": {chain: {"policy": "ACCEPT"|"DROP"|None,
@@ -192,6 +193,11 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
 
     Comments and blank lines are skipped; rules outside "*table" (e.g. grep output) go to
     ``default_table``, chains used but not declared are created (policy None, builtin False).
+
+    With ``drops_only``, only rules that can drop are parsed and listed: those whose text holds
+    DROP, REJECT or a statistic match (a superset, checked before the rule is split, so that the
+    many ACCEPT/jump rules of a large ruleset cost almost nothing). Positions stay the true ones,
+    and each table's ``rule_count`` counts every rule.
     """
     tables: Dict[str, Dict[str, Any]] = {}
     table: Optional[Dict[str, Any]] = None
@@ -200,7 +206,7 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
     positions: Dict[Tuple[str, str], int] = {}
 
     def open_table(name: str) -> Dict[str, Any]:
-        return tables.setdefault(name, {"chains": {}, "rules": []})
+        return tables.setdefault(name, {"chains": {}, "rules": [], "rule_count": 0})
 
     for lineno, raw in enumerate(to_text(text, source).splitlines(), 1):
         line = raw.strip()
@@ -233,6 +239,11 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         if not append:
             raise ParseError(source, lineno, "expected '-A CHAIN ...', got %r" % line[:60])
         chain, spec = append.group(1), body[append.end():].strip()
+        current["chains"].setdefault(chain, {"policy": None, "builtin": False, "packets": 0, "bytes": 0})
+        position = positions[(table_name, chain)] = positions.get((table_name, chain), 0) + 1
+        current["rule_count"] = current.get("rule_count", 0) + 1
+        if drops_only and "DROP" not in spec and "REJECT" not in spec and "statistic" not in spec:
+            continue
         if '"' in spec or "'" in spec or "\\" in spec:
             tokens, quoted = _split_words(spec, source, lineno)
         else:  # the common case
@@ -243,8 +254,6 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
             spec = _IPT_SET_COUNTERS.sub("", spec).strip()
         if prefix:
             parsed["counters"] = {"packets": int(prefix.group(1)), "bytes": int(prefix.group(2))}
-        current["chains"].setdefault(chain, {"policy": None, "builtin": False, "packets": 0, "bytes": 0})
-        position = positions[(table_name, chain)] = positions.get((table_name, chain), 0) + 1
         rule: Rule = {"family": family, "backend": backend, "table": table_name, "chain": chain,
                       "position": position, "line": lineno, "spec": spec}
         rule.update(parsed)

@@ -31,6 +31,15 @@ options:
     type: str
     choices: [ipv4, ipv6]
     default: ipv4
+  rules:
+    description:
+      - Which rules to list in C(iptables.rules). C(all) lists every rule. C(drops) lists only the rules that can
+        drop (DROP or REJECT targets and drop/reject verdicts, and every rule with a statistic, numgen or random match,
+        such as kube-proxy's load balancing), which costs far less on rulesets of many thousand rules;
+        C(iptables.rule_count) counts every rule either way, and positions are the true ones.
+    type: str
+    choices: [all, drops]
+    default: all
 extends_documentation_fragment:
   - netdiag.packetloss.target
   - netdiag.packetloss.target.facts
@@ -90,7 +99,8 @@ def _is_json(path: str) -> bool:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(FACT_ARGS, src=dict(type="path"), src_family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4")),
+        argument_spec=dict(FACT_ARGS, src=dict(type="path"), src_family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4"),
+                           rules=dict(type="str", choices=["all", "drops"], default="all")),
         mutually_exclusive=[("netns", "container"), ("src", "netns"), ("src", "container")],
         supports_check_mode=True,
     )
@@ -102,7 +112,7 @@ def main() -> None:
         except OSError as exc:
             module.fail_json(msg="cannot read src %s: %s" % (p["src"], exc.strerror))
         kwargs[key] = p["src"]
-    run(module, ["iptables"], Collector(proc_root=p["proc_root"], **kwargs))
+    run(module, ["iptables"], Collector(proc_root=p["proc_root"], rules=p["rules"], **kwargs))
 
 
 if __name__ == "__main__":

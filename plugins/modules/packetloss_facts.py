@@ -43,6 +43,15 @@ options:
     description: Read the driver statistics of each interface (as C(ethtool -S) prints them).
     type: bool
     default: true
+  rules:
+    description:
+      - Which rules to list in C(iptables.rules). C(all) lists every rule. C(drops) lists only the rules that can
+        drop (DROP or REJECT targets and drop/reject verdicts, and every rule with a statistic, numgen or random match,
+        such as kube-proxy's load balancing), which costs far less on rulesets of many thousand rules;
+        C(iptables.rule_count) counts every rule either way, and positions are the true ones.
+    type: str
+    choices: [all, drops]
+    default: all
 extends_documentation_fragment:
   - netdiag.packetloss.target
   - netdiag.packetloss.target.facts
@@ -102,6 +111,7 @@ def main() -> None:
             containers=dict(type="list", elements="str", default=["none"]),
             namespaces=dict(type="list", elements="str", default=[]),
             ethtool=dict(type="bool", default=True),
+            rules=dict(type="str", choices=["all", "drops"], default="all"),
         ),
         mutually_exclusive=[("netns", "container")],
         supports_check_mode=True,
@@ -112,7 +122,7 @@ def main() -> None:
         module.fail_json(msg="unknown gather_subset value(s): %s (valid: all, %s, and !name)" % (", ".join(bad), ", ".join(LAYERS)))
     p = module.params
     run(module, layer_names(p["gather_subset"]),
-        Collector(proc_root=p["proc_root"], interfaces=p["interfaces"], ethtool=p["ethtool"]))
+        Collector(proc_root=p["proc_root"], interfaces=p["interfaces"], ethtool=p["ethtool"], rules=p["rules"]))
 
 
 if __name__ == "__main__":

@@ -166,9 +166,17 @@ def test_injected_random_drop_leaves_the_rest_untouched(name: str, rule: str, st
     assert_subset(drops[0]["statistic"], statistic)
     del after["tables"]["filter"]["chains"]["NETDIAG_TEST"]
     after["tables"]["filter"]["rules"].remove(drops[0])
+    after["tables"]["filter"]["rule_count"] -= 1
     for r in all_rules(after):
         r["line"] -= 2 if r["line"] > at + 1 else 0
     assert after == before
+    # drops_only lists the same random drop (true position) and every DROP/REJECT rule of the dump
+    quick = parse_iptables_save("\n".join(lines), drops_only=True)
+    quick_rules = all_rules(quick)
+    assert [r for r in quick_rules if r["random_drop"]] == drops
+    full = all_rules(parse_iptables_save("\n".join(lines)))
+    assert [r for r in quick_rules if r["target"] in ("DROP", "REJECT")] == [r for r in full if r["target"] in ("DROP", "REJECT")]
+    assert sum(t["rule_count"] for t in quick["tables"].values()) == len(all_rules(after)) + 1
 
 
 def test_kube_proxy_statistic_jumps_are_not_drops() -> None:
