@@ -1,0 +1,1103 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The analyzer: two fact snapshots of a target (or of every target of a host) -> findings.
+
+Pure functions, no I/O. Counters are cumulative since boot (or since the object was created), so
+every counter finding comes from the *delta* between the two snapshots and its *rate* over the
+interval; the totals are only shown as context. Configuration findings (a netem qdisc, a random-drop
+rule, a conntrack table near its limit) need one snapshot only.
+
+A finding is a dict (docs/report-schema.md documents it field by field)::
+
+    {"id": "netfilter.random_drop", "layer": "netfilter", "severity": "critical",
+     "kind": "config" | "counter" | "gauge" | "symptom",
+     "target": "container:nginx", "subject": "ipv4 filter INPUT #1 (nft)",
+     "summary": one line, "explanation": why this loses packets,
+     "evidence": {"interval": s, "counters": [{"name", "before", "after", "delta", "rate"}], ...},
+     "remediation": "random_drop" | "netem" | None, "remediation_args": {...} | None,
+     "advice": text for a human, "explained_by": [{"id", "target", "subject", "severity"}]}
+
+Every threshold is in THRESHOLDS below, the one documented place; ``merge_thresholds`` applies a
+user's overrides (per finding id, or per layer for all of its ids).
+
+This module_utils is PRIVATE and should only be used by this collection.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+SEVERITIES = ("info", "warning", "critical")
+LAYERS = ("nic", "softnet", "qdisc", "ip", "tcp", "udp", "socket", "netfilter", "conntrack")
+# which fact layer (packetloss_facts' gather_subset) each analyzer layer is read from
+FACT_LAYER = {"nic": "netstat", "softnet": "netstat", "qdisc": "tc", "ip": "netstat", "tcp": "netstat",
+              "udp": "netstat", "socket": "netstat", "netfilter": "iptables", "conntrack": "conntrack"}
+REMEDIATIONS = ("netem", "random_drop")
+
+# ------------------------------------------------------------------------------------------------
+# THRESHOLDS: the one place. Keys per finding id:
+#   enabled           false drops the finding altogether
+#   severity          forces the severity (info, warning, critical); null = computed as below
+#   min_delta         counter findings: a delta below this over the interval is no finding at all
+#   warning_rate      counter findings: events per second at or above which the finding is a warning ...
+#   warning_percent   ... and, when set, the share (%) of the object's traffic it must also reach
+#   critical_rate / critical_percent   the same for critical. A level whose rate and percent are
+#                     both null is never reached; a finding that passes min_delta only is "info".
+#   warning_usage / critical_usage     conntrack.limit: table usage (%) for each level
+#   explained_max_severity             symptoms: the highest severity left to a symptom explained by a
+#                     cause of at least "warning" on the same host (the cause carries the severity)
+# Config findings (qdisc.netem, netfilter.random_drop) have their severity by nature: see the
+# finding's documentation in docs/diagnose.md; "severity" overrides it.
+# ------------------------------------------------------------------------------------------------
+
+
+def _counter(min_delta: int = 1, warning_rate: Optional[float] = 0.0, critical_rate: Optional[float] = None,
+             warning_percent: Optional[float] = None, critical_percent: Optional[float] = None) -> Dict[str, Any]:
+    return {"enabled": True, "severity": None, "min_delta": min_delta, "warning_rate": warning_rate,
+            "warning_percent": warning_percent, "critical_rate": critical_rate, "critical_percent": critical_percent}
+
+
+def _symptom(**kw: Any) -> Dict[str, Any]:
+    out = _counter(**kw)
+    out["explained_max_severity"] = "info"
+    return out
+
+
+THRESHOLDS: Dict[str, Dict[str, Any]] = {
+    # qdisc
+    "qdisc.netem": {"enabled": True, "severity": None},
+    "qdisc.drops": _counter(critical_rate=10.0, critical_percent=1.0),
+    # netfilter
+    "netfilter.random_drop": {"enabled": True, "severity": None},
+    "netfilter.drop_hits": _counter(),
+    # conntrack
+    "conntrack.limit": {"enabled": True, "severity": None, "warning_usage": 80.0, "critical_usage": 95.0},
+    "conntrack.drop": _counter(critical_rate=0.0),
+    "conntrack.early_drop": _counter(critical_rate=10.0),
+    "conntrack.insert_failed": _counter(critical_rate=10.0),
+    # nic: rx_dropped and tx_dropped also count benign drops (frames of unknown protocols, a bridge
+    # without ports), so a slow trickle stays info
+    "nic.rx_dropped": _counter(warning_rate=1.0, critical_rate=100.0, critical_percent=1.0),
+    "nic.rx_fifo": _counter(critical_rate=10.0),
+    "nic.rx_missed": _counter(critical_rate=10.0),
+    "nic.rx_errors": _counter(critical_rate=10.0),
+    "nic.tx_dropped": _counter(warning_rate=1.0, critical_rate=100.0, critical_percent=1.0),
+    "nic.tx_errors": _counter(critical_rate=10.0),
+    "nic.driver_drops": _counter(critical_rate=10.0),
+    # softnet (per CPU, global to the host)
+    "softnet.dropped": _counter(critical_rate=10.0),
+    "softnet.time_squeeze": _counter(warning_rate=10.0),
+    # tcp: a cause ...
+    "tcp.listen_overflow": _counter(critical_rate=10.0),
+    # ... and symptoms of a cause elsewhere (percent: of SYNs, segments or connection attempts)
+    "tcp.syn_retrans": _symptom(warning_percent=5.0, critical_rate=0.0, critical_percent=20.0),
+    "tcp.timeouts": _symptom(warning_percent=1.0, critical_rate=0.0, critical_percent=10.0),
+    "tcp.retrans": _symptom(min_delta=3, warning_percent=2.0, critical_rate=0.0, critical_percent=10.0),
+    "tcp.attempt_fails": _symptom(warning_percent=20.0),
+    "tcp.embryonic_rsts": _symptom(warning_rate=5.0),
+    # udp
+    "udp.rcvbuf_errors": _counter(critical_rate=10.0),
+    "udp.sndbuf_errors": _counter(critical_rate=10.0),
+    "udp.in_errors": _counter(critical_rate=10.0),
+    # ip
+    "ip.in_no_routes": _counter(critical_rate=10.0),
+    "ip.out_no_routes": _counter(critical_rate=10.0),
+    "ip.frag_fails": _counter(critical_rate=10.0),
+    "ip.reasm_fails": _counter(critical_rate=10.0),
+    "ip.rp_filter": _counter(critical_rate=10.0),
+    # socket
+    "socket.tcp_backlog_drop": _counter(critical_rate=10.0),
+    "socket.tcp_rcvq_drop": _counter(critical_rate=10.0),
+    "socket.tcp_pruned": _counter(critical_rate=10.0),
+}
+
+FINDING_IDS = tuple(THRESHOLDS)
+# causes of loss a symptom can be explained by (the first two always; the others from "warning" up)
+CAUSES = ("netfilter.random_drop", "qdisc.netem", "netfilter.drop_hits", "qdisc.drops", "conntrack.limit",
+          "conntrack.drop", "conntrack.early_drop", "conntrack.insert_failed", "nic.rx_dropped", "nic.rx_fifo",
+          "nic.rx_missed", "nic.rx_errors", "nic.tx_dropped", "nic.tx_errors", "nic.driver_drops", "softnet.dropped",
+          "tcp.listen_overflow", "udp.rcvbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
+          "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes")
+SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts")
+_NUMERIC_KEYS = ("min_delta", "warning_rate", "warning_percent", "critical_rate", "critical_percent",
+                 "warning_usage", "critical_usage")
+
+
+def layer_of(finding_id: str) -> str:
+    return finding_id.split(".", 1)[0]
+
+
+def merge_thresholds(overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, Any]]:
+    """THRESHOLDS with ``overrides`` applied: ``{finding id or layer: {key: value}}``.
+
+    A layer name (``tcp``) applies to every id of that layer that has the key; an id applies to
+    itself and wins over its layer. Unknown ids, layers or keys and bad values raise ValueError.
+    """
+    merged = copy.deepcopy(THRESHOLDS)
+    if not overrides:
+        return merged
+    if not isinstance(overrides, dict):
+        raise ValueError("thresholds must be a dict of {finding id or layer: {setting: value}}")
+    layer_first = sorted(overrides.items(), key=lambda kv: 0 if kv[0] in LAYERS else 1)
+    for name, settings in layer_first:
+        if not isinstance(settings, dict):
+            raise ValueError("thresholds[%s] must be a dict, got %r" % (name, settings))
+        if name in LAYERS:
+            ids = [i for i in FINDING_IDS if layer_of(i) == name]
+            strict = False
+        elif name in merged:
+            ids = [name]
+            strict = True
+        else:
+            raise ValueError("unknown finding id or layer %r in thresholds (known: %s)" % (name, ", ".join(FINDING_IDS)))
+        for key, value in settings.items():
+            _check_setting(name, key, value)
+            applied = False
+            for fid in ids:
+                if key in merged[fid]:
+                    merged[fid][key] = value
+                    applied = True
+                elif strict:
+                    raise ValueError("thresholds[%s]: unknown setting %r (known: %s)" % (name, key, ", ".join(sorted(merged[fid]))))
+            if not applied:
+                raise ValueError("thresholds[%s]: no finding of this layer has a setting %r" % (name, key))
+    return merged
+
+
+def _check_setting(name: str, key: str, value: Any) -> None:
+    if key == "enabled":
+        if not isinstance(value, bool):
+            raise ValueError("thresholds[%s].enabled must be true or false" % name)
+    elif key in ("severity", "explained_max_severity"):
+        if value is not None and value not in SEVERITIES:
+            raise ValueError("thresholds[%s].%s must be one of %s or null" % (name, key, ", ".join(SEVERITIES)))
+    elif key in _NUMERIC_KEYS:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise ValueError("thresholds[%s].%s must be a number >= 0 or null" % (name, key))
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _get(d: Any, *path: Any) -> Any:
+    for p in path:
+        if isinstance(d, dict):
+            d = d.get(p)
+        elif isinstance(d, list) and isinstance(p, int) and -len(d) <= p < len(d):
+            d = d[p]
+        else:
+            return None
+    return d
+
+
+def _list(v: Any) -> List[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _dict(v: Any) -> Dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _int(v: Any) -> Optional[int]:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v)
+    return None
+
+
+def _layer(facts: Optional[Dict[str, Any]], name: str) -> Optional[Dict[str, Any]]:
+    layer = _get(facts, name)
+    if isinstance(layer, dict) and layer.get("available", True):
+        return layer
+    return None
+
+
+def _delta(before: Optional[int], after: Optional[int]) -> Optional[int]:
+    if before is None or after is None:
+        return None
+    if after < before:  # the counter was reset (object re-created, module reloaded): count from zero
+        return after
+    return after - before
+
+
+def _rate(delta: Optional[int], seconds: Optional[float]) -> Optional[float]:
+    if delta is None or not seconds:
+        return None
+    return round(delta / seconds, 3)
+
+
+def counter(name: str, before: Optional[int], after: Optional[int], seconds: Optional[float]) -> Dict[str, Any]:
+    """One evidence counter: before, after, delta, rate (delta and rate None without a second snapshot)."""
+    delta = _delta(before, after)
+    return {"name": name, "before": before, "after": after, "delta": delta, "rate": _rate(delta, seconds)}
+
+
+def _percent(part: Optional[int], whole: Optional[int]) -> Optional[float]:
+    """part as a share of whole (whole at least part), in percent."""
+    if part is None:
+        return None
+    whole = max(whole or 0, part)
+    if whole <= 0:
+        return None
+    return round(100.0 * part / whole, 2)
+
+
+def _rank(severity: Optional[str]) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def grade(th: Dict[str, Any], delta: Optional[int], rate: Optional[float], percent: Optional[float] = None) -> Optional[str]:
+    """The severity of a counter finding by its thresholds, or None when it is no finding."""
+    if not th.get("enabled", True) or delta is None or delta < max(1, th.get("min_delta") or 1):
+        return None
+    severity = "info"
+    for level in ("warning", "critical"):
+        want_rate, want_pct = th.get(level + "_rate"), th.get(level + "_percent")
+        if want_rate is None and want_pct is None:
+            continue
+        if want_rate is not None and (rate is None or rate < want_rate):
+            continue
+        if want_pct is not None and (percent is None or percent < want_pct):
+            continue
+        severity = level
+    return th.get("severity") or severity
+
+
+def _fmt_num(v: Optional[float]) -> str:
+    if v is None:
+        return "?"
+    if float(v).is_integer():
+        return "%d" % v
+    return ("%.3f" % v).rstrip("0").rstrip(".")
+
+
+def _fmt_rate(rate: Optional[float]) -> str:
+    return "" if rate is None else ", %s/s" % _fmt_num(rate)
+
+
+def _secs(seconds: Optional[float]) -> str:
+    return "%s s" % _fmt_num(round(seconds, 1) if seconds else seconds)
+
+
+def _target_args(target: Dict[str, Any]) -> Dict[str, Any]:
+    """How the remediate role reaches the target: container or netns, as the modules take them."""
+    kind = target.get("kind")
+    if kind == "container":
+        return {"container": target.get("name")}
+    if kind == "netns":
+        return {"netns": target.get("netns_path") or target.get("name")}
+    return {}
+
+
+class _Ctx:
+    """What every rule of the catalogue needs: the two snapshots, the interval, the thresholds."""
+
+    def __init__(self, before: Dict[str, Any], after: Optional[Dict[str, Any]], seconds: Optional[float],
+                 thresholds: Dict[str, Dict[str, Any]], label: str) -> None:
+        self.before = before
+        self.after = after
+        self.seconds = seconds
+        self.th = thresholds
+        self.label = label
+        self.target = _get(after, "target") or _get(before, "target") or {"kind": "host", "name": "host", "label": label}
+        self.findings: List[Dict[str, Any]] = []
+
+    @property
+    def current(self) -> Dict[str, Any]:
+        return self.after if self.after is not None else self.before
+
+    @property
+    def deltas(self) -> bool:
+        return self.after is not None and bool(self.seconds)
+
+    def add(self, fid: str, severity: Optional[str], subject: str, summary: str, evidence: Dict[str, Any],
+            explanation: str, advice: str, kind: str = "counter", remediation: Optional[str] = None,
+            remediation_args: Optional[Dict[str, Any]] = None) -> None:
+        th = self.th.get(fid, {})
+        if severity is None or not th.get("enabled", True):
+            return
+        severity = th.get("severity") or severity
+        ev = {"interval": self.seconds}
+        ev.update(evidence)
+        self.findings.append({
+            "id": fid, "layer": layer_of(fid), "severity": severity, "kind": kind, "target": self.label,
+            "subject": subject, "summary": summary, "evidence": ev, "explanation": explanation,
+            "remediation": remediation, "remediation_args": remediation_args, "advice": advice,
+            "explained_by": [],
+        })
+
+    def counter_finding(self, fid: str, subject: str, counters: List[Dict[str, Any]], what: str, explanation: str,
+                        advice: str, denominator: Optional[Dict[str, Any]] = None, kind: str = "counter",
+                        extra: Optional[Dict[str, Any]] = None) -> None:
+        """A finding from the sum of ``counters``' deltas (``denominator``: the traffic it is a share of)."""
+        if not self.deltas:
+            return
+        deltas = [c["delta"] for c in counters if c["delta"] is not None]
+        if not deltas:
+            return
+        delta = sum(deltas)
+        rate = _rate(delta, self.seconds)
+        percent = _percent(delta, denominator["delta"]) if denominator and denominator["delta"] is not None else None
+        severity = grade(self.th[fid], delta, rate, percent)
+        if severity is None:
+            return
+        share = "" if percent is None else ", %s%% of %s" % (_fmt_num(percent), denominator["name"])
+        summary = "%s: %s +%d in %s%s%s" % (subject, what, delta, _secs(self.seconds), _fmt_rate(rate), share)
+        evidence: Dict[str, Any] = {"counters": counters, "delta": delta, "rate": rate, "percent": percent}
+        if denominator:
+            evidence["denominator"] = denominator
+        if extra:
+            evidence.update(extra)
+        self.add(fid, severity, subject, summary, evidence, explanation, advice, kind=kind)
+
+
+# ------------------------------------------------------------------------------------------------
+# qdisc
+# ------------------------------------------------------------------------------------------------
+
+_LOSSY_NETEM = ("loss", "duplicate", "corrupt")
+
+
+def _qdisc_key(q: Dict[str, Any]) -> Tuple[Any, Any, Any]:
+    return (q.get("interface"), q.get("handle"), q.get("parent"))
+
+
+def _qdiscs(facts: Optional[Dict[str, Any]]) -> Dict[Tuple[Any, Any, Any], Dict[str, Any]]:
+    tc = _layer(facts, "tc")
+    return dict((_qdisc_key(q), q) for q in _list(_get(tc, "qdiscs")) if isinstance(q, dict))
+
+
+def _netem_params(opts: Dict[str, Any]) -> Dict[str, Any]:
+    return dict((k, v) for k, v in sorted(opts.items()) if v not in (None, False, {}) and k != "unparsed")
+
+
+def _netem_words(p: Dict[str, Any]) -> str:
+    words = []
+    for key, unit in (("loss", "%"), ("duplicate", "%"), ("corrupt", "%"), ("reorder", "%"), ("delay_ms", " ms")):
+        if p.get(key):
+            words.append("%s %s%s" % (key.replace("_ms", ""), _fmt_num(p[key]), unit))
+    if p.get("loss_model") in ("state", "gemodel"):
+        words.append("loss model %s" % p["loss_model"])
+    if p.get("jitter_ms"):
+        words.append("jitter %s ms" % _fmt_num(p["jitter_ms"]))
+    if p.get("rate_bps"):
+        words.append("rate %s bit/s" % _fmt_num(p["rate_bps"]))
+    return ", ".join(words) or "no impairment set"
+
+
+def _check_qdiscs(c: _Ctx) -> None:
+    before = _qdiscs(c.before)
+    after = _qdiscs(c.after) if c.after is not None else {}
+    current = after if c.after is not None else before
+    for key, q in current.items():
+        iface, handle, parent = key
+        where = "%s %s on %s (%s)" % (q.get("kind"), handle, iface, "root" if q.get("root") else "parent %s" % parent)
+        old = before.get(key) if c.after is not None else None
+        stats = ("drops", "overlimits", "packets", "requeues", "backlog_bytes", "qlen")
+        counters = [counter(s, _int(_get(old, "stats", s)) if c.after is not None else _int(_get(q, "stats", s)),
+                            _int(_get(q, "stats", s)) if c.after is not None else None, c.seconds)
+                    for s in stats if _get(q, "stats", s) is not None]
+        qinfo = {"interface": iface, "kind": q.get("kind"), "handle": handle, "parent": parent, "root": q.get("root")}
+        if q.get("kind") == "netem":
+            _netem(c, q, where, qinfo, counters)
+            continue
+        if c.after is None or old is None:
+            continue  # a qdisc created between the snapshots: its counters do not cover the interval
+        drops = next((x for x in counters if x["name"] == "drops"), None)
+        packets = next((x for x in counters if x["name"] == "packets"), None)
+        if drops is None:
+            continue
+        denominator = None
+        if packets is not None and packets["delta"] is not None and drops["delta"] is not None:
+            denominator = {"name": "packets offered", "delta": packets["delta"] + drops["delta"]}
+        c.counter_finding(
+            "qdisc.drops", "qdisc " + where, [drops], "drops",
+            "The %s queueing discipline on %s dropped packets: its queue was full (limit reached) or its rate or "
+            "policing limits discarded them. Overlimits count packets held back by shaping." % (q.get("kind"), iface),
+            "Check the qdisc's configuration (tc -s qdisc show dev %s): raise its limit or rate, or remove the "
+            "shaper if it is unintended." % iface,
+            denominator=denominator, extra={"qdisc": qinfo, "context": [x for x in counters if x["name"] != "drops"]})
+
+
+def _netem(c: _Ctx, q: Dict[str, Any], where: str, qinfo: Dict[str, Any], counters: List[Dict[str, Any]]) -> None:
+    params = _netem_params(_dict(q.get("options")))
+    lossy = any(params.get(k) for k in _LOSSY_NETEM) or params.get("loss_model") in ("state", "gemodel")
+    drops = next((x for x in counters if x["name"] == "drops"), None)
+    dropped = ""
+    if drops is not None:
+        total = drops["after"] if drops["after"] is not None else drops["before"]
+        if drops["delta"] is not None:
+            dropped = ", dropped %d (+%d in %s)" % (total, drops["delta"], _secs(c.seconds))
+        elif total is not None:
+            dropped = ", dropped %d" % total
+    summary = "qdisc %s: %s%s" % (where, _netem_words(params), dropped)
+    c.add("qdisc.netem", "critical" if lossy else "warning", "qdisc " + where, summary,
+          {"qdisc": qinfo, "config": params, "counters": counters},
+          "A netem qdisc emulates a bad network: it drops, duplicates, corrupts, delays or reorders packets on "
+          "purpose (tc qdisc ... netem loss 30%%). Every packet leaving %s passes through it." % qinfo["interface"],
+          "Remove it unless it is an intended drill: tc qdisc del dev %s %s" % (
+              qinfo["interface"], "root" if qinfo.get("root") else "parent %s" % qinfo["parent"]),
+          kind="config", remediation="netem",
+          remediation_args=dict(_target_args(c.target), interface=qinfo["interface"], state="absent"))
+
+
+# ------------------------------------------------------------------------------------------------
+# netfilter
+# ------------------------------------------------------------------------------------------------
+
+_DROP_TARGETS = ("DROP", "REJECT")
+_DROP_VERDICTS = ("drop", "reject")
+
+
+def _rule_action(rule: Dict[str, Any]) -> Optional[str]:
+    return rule.get("target") if "target" in rule else rule.get("verdict")
+
+
+def _keyed_rules(facts: Optional[Dict[str, Any]]) -> Dict[Tuple[Any, ...], Dict[str, Any]]:
+    """Rules by (family, backend, table, chain, spec, n-th such rule): stable when others are inserted."""
+    ipt = _layer(facts, "iptables")
+    out: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+    seen: Dict[Tuple[Any, ...], int] = {}
+    for r in _list(_get(ipt, "rules")):
+        if not isinstance(r, dict):
+            continue
+        base = (r.get("family"), r.get("backend"), r.get("table"), r.get("chain"), r.get("spec"))
+        seen[base] = seen.get(base, 0) + 1
+        out[base + (seen[base],)] = r
+    return out
+
+
+def _rule_subject(r: Dict[str, Any]) -> str:
+    return "%s %s %s #%s (%s)" % (r.get("family"), r.get("table"), r.get("chain"), r.get("position"), r.get("backend"))
+
+
+def _rule_info(r: Dict[str, Any]) -> Dict[str, Any]:
+    keys = ("family", "backend", "table", "chain", "position", "spec", "target", "verdict", "handle", "comment")
+    out = dict((k, r.get(k)) for k in keys if k in r)
+    out["action"] = _rule_action(r)
+    return out
+
+
+def _probability(stat: Any) -> Optional[float]:
+    if not isinstance(stat, dict):
+        return None
+    p = stat.get("probability")
+    if isinstance(p, (int, float)) and not isinstance(p, bool):
+        return round(float(p), 4)
+    every = stat.get("every")
+    if isinstance(every, int) and every > 0:
+        return round(1.0 / every, 4)
+    return None
+
+
+def _packets(r: Optional[Dict[str, Any]]) -> Optional[int]:
+    return _int(_get(r, "counters", "packets"))
+
+
+def _check_rules(c: _Ctx) -> None:
+    before = _keyed_rules(c.before)
+    after = _keyed_rules(c.after) if c.after is not None else {}
+    current = after if c.after is not None else before
+    for key, r in current.items():
+        old = before.get(key) if c.after is not None else None
+        if c.after is not None:
+            packets = counter("packets", _packets(old), _packets(r), c.seconds)
+        else:
+            packets = counter("packets", _packets(r), None, c.seconds)
+        if r.get("random_drop"):
+            _random_drop(c, r, packets, old is not None or c.after is None)
+        elif _rule_action(r) in _DROP_TARGETS + _DROP_VERDICTS and c.after is not None and old is not None:
+            c.counter_finding(
+                "netfilter.drop_hits", "rule " + _rule_subject(r), [packets], "%s rule hits" % _rule_action(r),
+                "A firewall rule that drops or rejects packets is matching traffic now (its counter rises). This may "
+                "be intended filtering, or the reason a service loses packets.",
+                "Check that rule (%s) against the traffic that should pass; delete or narrow it if it is not "
+                "intended." % (r.get("spec") or ""),
+                extra={"rule": _rule_info(r)})
+    _check_policies(c)
+
+
+def _ipt_binary(r: Dict[str, Any]) -> str:
+    name = "ip6tables" if r.get("family") == "ipv6" else "iptables"
+    return "%s-%s" % (name, r["backend"]) if r.get("backend") in ("nft", "legacy") else name
+
+
+def _random_drop(c: _Ctx, r: Dict[str, Any], packets: Dict[str, Any], comparable: bool) -> None:
+    stat = r.get("statistic") or {}
+    probability = _probability(stat)
+    hits = packets["after"] if packets["after"] is not None else packets["before"]
+    if comparable and packets["delta"] is not None:
+        moved = ", hits %d (+%d in %s%s)" % (hits, packets["delta"], _secs(c.seconds), _fmt_rate(packets["rate"]))
+    elif hits is not None:
+        moved = ", hits %d" % hits
+    else:
+        moved = ", no counter"
+    if stat.get("mode") == "nth":
+        share = "every %s-th packet" % stat.get("every")
+    elif probability is not None:
+        share = "%s%% of packets at random" % _fmt_num(round(probability * 100, 2))
+    else:
+        share = "a random share of packets"
+    summary = "%s rule %s drops %s%s" % (_rule_action(r), _rule_subject(r), share, moved)
+    info = _rule_info(r)
+    info.update({"probability": probability, "mode": stat.get("mode"), "every": stat.get("every"),
+                 "hits": hits, "hit_delta": packets["delta"] if comparable else None})
+    fam = r.get("family")
+    args = dict(_target_args(c.target), state="absent", table=r.get("table"), chain=r.get("chain"))
+    if fam:
+        args["family"] = fam
+    c.add("netfilter.random_drop", "critical", "rule " + _rule_subject(r), summary,
+          {"rule": info, "counters": [packets]},
+          "The rule matches a random share of packets (statistic --mode random/nth, or nft numgen/meta random) and "
+          "drops them: the loss it causes is exactly its probability, whatever the traffic. It is a fault "
+          "injection (chaos testing) left in place, not filtering.",
+          "Delete the rule: %s -t %s -D %s %s" % (_ipt_binary(r), r.get("table"), r.get("chain"), r.get("spec"))
+          if r.get("backend") != "nft-native" else
+          "Delete the rule: nft delete rule %s %s %s handle %s" % (fam, r.get("table"), r.get("chain"), r.get("handle")),
+          kind="config", remediation="random_drop", remediation_args=args)
+
+
+def _policies(facts: Optional[Dict[str, Any]]) -> Dict[Tuple[Any, ...], Dict[str, Any]]:
+    """Built-in chains with a DROP policy, from iptables-save rulesets (which count policy hits)."""
+    ipt = _layer(facts, "iptables")
+    out: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+    for rs in _list(_get(ipt, "rulesets")):
+        tables = _get(rs, "tables")
+        if not isinstance(tables, dict):
+            continue  # native nftables: chain policies carry no counters
+        for tname, table in tables.items():
+            for cname, chain in _dict(_get(table, "chains")).items():
+                if isinstance(chain, dict) and chain.get("policy") == "DROP":
+                    out[(rs.get("family"), rs.get("backend"), tname, cname)] = chain
+    return out
+
+
+def _check_policies(c: _Ctx) -> None:
+    if c.after is None:
+        return
+    before = _policies(c.before)
+    for key, chain in _policies(c.after).items():
+        if key not in before:
+            continue
+        family, backend, table, name = key
+        subject = "policy %s %s %s DROP (%s)" % (family, table, name, backend)
+        packets = counter("packets", _int(before[key].get("packets")), _int(chain.get("packets")), c.seconds)
+        c.counter_finding(
+            "netfilter.drop_hits", subject, [packets], "packets dropped by the chain's policy",
+            "Packets reached the end of the built-in chain %s and its DROP policy discarded them: no rule "
+            "accepted them." % name,
+            "Find which traffic falls through (iptables -nvL %s; add a LOG rule before the end if needed) and accept "
+            "it if it should pass." % name,
+            extra={"rule": {"family": family, "backend": backend, "table": table, "chain": name, "policy": "DROP"}})
+
+
+# ------------------------------------------------------------------------------------------------
+# conntrack
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_conntrack(c: _Ctx) -> None:
+    cur = _layer(c.current, "conntrack")
+    if not cur or not cur.get("loaded"):
+        return
+    th = c.th["conntrack.limit"]
+    usage = cur.get("usage_percent")
+    old = _layer(c.before, "conntrack") if c.after is not None else None
+    if isinstance(usage, (int, float)) and th.get("enabled", True):
+        severity = None
+        if th.get("critical_usage") is not None and usage >= th["critical_usage"]:
+            severity = "critical"
+        elif th.get("warning_usage") is not None and usage >= th["warning_usage"]:
+            severity = "warning"
+        gauge = {"count": cur.get("count"), "max": cur.get("max"), "usage_percent": usage, "buckets": cur.get("buckets")}
+        if old is not None:
+            gauge["count_before"] = old.get("count")
+            gauge["usage_percent_before"] = old.get("usage_percent")
+        c.add("conntrack.limit", severity, "nf_conntrack table",
+              "conntrack table %s%% full (%s of %s entries)" % (_fmt_num(usage), cur.get("count"), cur.get("max")),
+              {"conntrack": gauge},
+              "When the connection tracking table is full the kernel drops the first packet of every new flow "
+              "(\"nf_conntrack: table full, dropping packet\"); near the limit it evicts entries early.",
+              "Raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets), shorten the timeouts of idle "
+              "entries, or exempt heavy flows with NOTRACK in the raw table.", kind="gauge")
+    if c.deltas and old is not None:
+        names = {"conntrack.drop": "drop", "conntrack.early_drop": "early_drop", "conntrack.insert_failed": "insert_failed"}
+        explain = {
+            "conntrack.drop": "New flows were dropped because no conntrack entry could be allocated (table full and "
+                              "nothing evictable).",
+            "conntrack.early_drop": "Entries were evicted early to make room for new ones: the table is at its limit.",
+            "conntrack.insert_failed": "Entries could not be inserted (a race between packets of the same new flow, "
+                                       "typical of parallel DNS over UDP through NAT); the packet is dropped.",
+        }
+        for fid, stat in names.items():
+            cnt = counter("nf_conntrack." + stat, _int(_get(old, "stat", "total", stat)),
+                          _int(_get(cur, "stat", "total", stat)), c.seconds)
+            c.counter_finding(fid, "nf_conntrack", [cnt], stat, explain[fid],
+                              "Check conntrack usage (conntrack -S, nf_conntrack_count vs nf_conntrack_max) and raise "
+                              "the limit or exempt flows with NOTRACK.",
+                              extra={"conntrack": {"count": cur.get("count"), "max": cur.get("max"),
+                                                   "usage_percent": cur.get("usage_percent")}})
+
+
+# ------------------------------------------------------------------------------------------------
+# nic and softnet
+# ------------------------------------------------------------------------------------------------
+
+_NIC = (
+    ("nic.rx_dropped", ("rx_dropped",), "rx_packets", "received packets dropped",
+     "The kernel dropped received packets before any protocol saw them: no buffer, a full backlog, or frames it "
+     "does not handle (unknown protocol, wrong VLAN) - the latter are benign.",
+     "Compare with softnet drops and the driver statistics (ethtool -S); raise the ring size (ethtool -G) or "
+     "netdev_max_backlog if the rate is high."),
+    ("nic.rx_fifo", ("rx_fifo_errors", "rx_over_errors"), "rx_packets", "receive FIFO/ring overruns",
+     "The NIC's receive ring or FIFO overflowed: the host did not take packets off it fast enough.",
+     "Raise the RX ring (ethtool -G DEV rx N), spread interrupts (RSS, irqbalance) or reduce per-packet work."),
+    ("nic.rx_missed", ("rx_missed_errors",), "rx_packets", "packets missed by the NIC",
+     "The NIC missed packets for lack of host buffers (rx_missed_errors).",
+     "Raise the RX ring (ethtool -G), check interrupt coalescing and CPU load on the NIC's queues."),
+    ("nic.rx_errors", ("rx_errors",), "rx_packets", "receive errors",
+     "Frames arrived damaged or malformed (CRC, frame, length errors): cabling, optics, duplex or driver problems.",
+     "Look at the breakdown (rx_crc_errors, rx_frame_errors, rx_length_errors) and the link (ethtool DEV); "
+     "replace cables or optics, check duplex and speed."),
+    ("nic.tx_dropped", ("tx_dropped",), "tx_packets", "transmitted packets dropped",
+     "Packets were dropped on the way out of the interface (a full queue, a link down, a bridge without ports).",
+     "Check the interface's qdisc and link state; raise txqueuelen if the queue overflows."),
+    ("nic.tx_errors", ("tx_errors",), "tx_packets", "transmit errors",
+     "The driver could not transmit packets (carrier, aborted, FIFO, heartbeat or window errors).",
+     "Check the link (ethtool DEV, carrier changes) and the driver's statistics (ethtool -S)."),
+)
+_RX_ERROR_PARTS = ("rx_crc_errors", "rx_frame_errors", "rx_length_errors", "rx_fifo_errors", "rx_over_errors",
+                   "rx_missed_errors")
+_DRIVER_DROP_WORDS = ("drop", "miss", "no_buf", "nobuf", "no_dma", "fifo", "overrun", "discard", "alloc_fail")
+
+
+def _interfaces(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    netstat = _layer(facts, "netstat")
+    ifaces = _get(netstat, "interfaces")
+    return ifaces if isinstance(ifaces, dict) else {}
+
+
+def _check_nic(c: _Ctx) -> None:
+    if not c.deltas:
+        return
+    before = _interfaces(c.before)
+    for name, row in sorted(_interfaces(c.after).items()):
+        old = before.get(name)
+        if not isinstance(old, dict) or not isinstance(row, dict):
+            continue
+        if old.get("ifindex") is not None and row.get("ifindex") is not None and old["ifindex"] != row["ifindex"]:
+            continue  # a different link with the same name
+        stats, ostats = _dict(row.get("stats")), _dict(old.get("stats"))
+
+        def cnt(key: str) -> Dict[str, Any]:
+            return counter(key, _int(ostats.get(key)), _int(stats.get(key)), c.seconds)
+
+        for fid, keys, total_key, what, explanation, advice in _NIC:
+            counters = [cnt(k) for k in keys if k in stats]
+            if not counters:
+                continue
+            traffic = cnt(total_key) if total_key in stats else None
+            denominator = {"name": total_key, "delta": traffic["delta"]} if traffic else None
+            extra: Dict[str, Any] = {"interface": name, "kind": row.get("kind")}
+            if fid == "nic.rx_errors":
+                extra["breakdown"] = [cnt(k) for k in _RX_ERROR_PARTS if k in stats]
+            c.counter_finding(fid, "interface " + name, counters, what, explanation,
+                              advice.replace("DEV", name), denominator=denominator, extra=extra)
+        _driver_drops(c, name, row, old)
+
+
+def _driver_drops(c: _Ctx, name: str, row: Dict[str, Any], old: Dict[str, Any]) -> None:
+    ds, ods = row.get("driver_stats"), old.get("driver_stats")
+    if not isinstance(ds, dict) or not isinstance(ods, dict):
+        return
+    moved = []
+    for key in sorted(ds):
+        low = key.lower()
+        if any(w in low for w in _DRIVER_DROP_WORDS) and key in ods:
+            cnt = counter(key, _int(ods.get(key)), _int(ds.get(key)), c.seconds)
+            if cnt["delta"]:
+                moved.append(cnt)
+    if not moved:
+        return
+    # per-queue and total counters overlap (rx0_drops, rx_drops): the largest one is the magnitude
+    top = max(moved, key=lambda x: x["delta"])
+    severity = grade(c.th["nic.driver_drops"], top["delta"], top["rate"])
+    c.add("nic.driver_drops", severity, "interface " + name,
+          "interface %s: driver counter %s +%d in %s%s" % (name, top["name"], top["delta"], _secs(c.seconds),
+                                                           _fmt_rate(top["rate"])),
+          {"counters": moved, "delta": top["delta"], "rate": top["rate"], "interface": name, "kind": row.get("kind")},
+          "The driver's own statistics (ethtool -S) count dropped or missed packets on %s." % name,
+          "Read ethtool -S %s; raise the ring sizes (ethtool -G) or check the queue's CPU." % name)
+
+
+def _softnet_sum(facts: Optional[Dict[str, Any]], key: str) -> Tuple[Optional[int], Dict[Any, int]]:
+    rows = _get(_layer(facts, "netstat"), "softnet")
+    if not isinstance(rows, list) or not rows:
+        return None, {}
+    per_cpu = dict((r.get("cpu", r.get("index")), _int(r.get(key)) or 0) for r in rows if isinstance(r, dict))
+    return sum(per_cpu.values()), per_cpu
+
+
+def _check_softnet(c: _Ctx) -> None:
+    if not c.deltas:
+        return
+    for fid, key, what, explanation, advice in (
+            ("softnet.dropped", "dropped", "backlog drops",
+             "A CPU's input backlog (netdev_max_backlog) was full and received packets were dropped before the "
+             "protocols saw them.",
+             "Raise net.core.netdev_max_backlog, spread the load (RPS/RSS, irqbalance) or reduce per-packet work."),
+            ("softnet.time_squeeze", "time_squeeze", "time squeezes",
+             "NAPI polling ran out of budget or time with packets still waiting; sustained squeezes lead to drops.",
+             "Raise net.core.netdev_budget / netdev_budget_usecs or spread the load over more CPUs.")):
+        total_b, cpus_b = _softnet_sum(c.before, key)
+        total_a, cpus_a = _softnet_sum(c.after, key)
+        if total_a is None or total_b is None:
+            continue
+        per_cpu = [counter("cpu%s.%s" % (cpu, key), cpus_b.get(cpu), v, c.seconds)
+                   for cpu, v in sorted(cpus_a.items(), key=lambda kv: str(kv[0])) if cpus_b.get(cpu) is not None]
+        total = counter(key, total_b, total_a, c.seconds)
+        c.counter_finding(fid, "softnet (all CPUs)", [total], what, explanation, advice,
+                          extra={"per_cpu": [x for x in per_cpu if x["delta"]]})
+
+
+# ------------------------------------------------------------------------------------------------
+# ip, tcp, udp, socket: /proc/net/snmp, netstat, snmp6
+# ------------------------------------------------------------------------------------------------
+
+
+def _snmp(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    snmp = _get(_layer(facts, "netstat"), "snmp")
+    return snmp if isinstance(snmp, dict) else {}
+
+
+# (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice)
+_SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, str], ...]], str, str, str]] = [
+    ("tcp.listen_overflow", (("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops")), None,
+     "listen queue overflows/drops",
+     "A listening socket's accept queue was full (the application does not accept() fast enough or its backlog is "
+     "small): the kernel dropped incoming SYNs or handshake ACKs, and clients retransmit.",
+     "Make the application accept faster, raise its listen backlog and net.core.somaxconn / "
+     "net.ipv4.tcp_max_syn_backlog; ss -lnt shows Recv-Q (queued) against Send-Q (backlog)."),
+    ("tcp.syn_retrans", (("TcpExt", "TCPSynRetrans"),), (("Tcp", "ActiveOpens"), ("Tcp", "PassiveOpens")),
+     "SYN/SYN-ACK retransmits",
+     "SYNs or SYN-ACKs had to be sent again: the first ones or their answers were lost on the way. This is a "
+     "symptom; the cause is a drop somewhere on the path.",
+     "Look for the cause on both ends and in between: random-drop rules, netem, firewall drops, listen overflows."),
+    ("tcp.timeouts", (("TcpExt", "TCPTimeouts"),), (("Tcp", "OutSegs"),), "retransmission timeouts",
+     "The retransmission timer expired on connections: segments or their ACKs were lost and fast retransmit could "
+     "not recover. A symptom of loss elsewhere.",
+     "Find where segments are lost (the other findings of this host, the path, the peer)."),
+    ("tcp.retrans", (("Tcp", "RetransSegs"),), (("Tcp", "OutSegs"),), "retransmitted segments",
+     "TCP retransmitted segments: data or ACKs were lost (or badly delayed). A symptom of loss elsewhere.",
+     "Find where segments are lost (the other findings of this host, the path, the peer)."),
+    ("tcp.embryonic_rsts", (("TcpExt", "EmbryonicRsts"),), (("Tcp", "PassiveOpens"),), "resets of embryonic connections",
+     "Half-open (SYN_RECV) connections were reset by the peer: clients that gave up, scanners, or SYN probes "
+     "(hping3 -S) whose kernel answers the SYN-ACK with a reset.",
+     "Usually harmless; many of them point to clients timing out on a slow handshake or to a scan."),
+    ("udp.rcvbuf_errors", (("Udp", "RcvbufErrors"), ("Udp6", "RcvbufErrors"), ("UdpLite", "RcvbufErrors"),
+                           ("UdpLite6", "RcvbufErrors")),
+     (("Udp", "InDatagrams"), ("Udp6", "InDatagrams")), "UDP receive buffer errors",
+     "Datagrams were dropped because the receiving socket's buffer was full: the application reads too slowly or "
+     "its SO_RCVBUF is too small.",
+     "Raise the socket's receive buffer (SO_RCVBUF, net.core.rmem_max / rmem_default) or read faster; "
+     "ss -uamn shows the sockets' drops (d)."),
+    ("udp.sndbuf_errors", (("Udp", "SndbufErrors"), ("Udp6", "SndbufErrors"), ("UdpLite", "SndbufErrors"),
+                           ("UdpLite6", "SndbufErrors")),
+     (("Udp", "OutDatagrams"), ("Udp6", "OutDatagrams")), "UDP send buffer errors",
+     "Datagrams could not be sent because the socket's send buffer (or the qdisc below it) was full.",
+     "Raise SO_SNDBUF / net.core.wmem_max, or pace the sender."),
+    ("ip.in_no_routes", (("IpExt", "InNoRoutes"), ("Ip6", "InNoRoutes")), None, "packets received with no route",
+     "Received packets were dropped because there was no route to forward or deliver them.",
+     "Check the routing table (ip route get ADDR) and forwarding settings for the dropped destinations."),
+    ("ip.out_no_routes", (("Ip", "OutNoRoutes"), ("Ip6", "OutNoRoutes")), None, "packets sent with no route",
+     "Locally generated packets were dropped because no route matched their destination.",
+     "Check the routing table (ip route get ADDR) and the default route."),
+    ("ip.frag_fails", (("Ip", "FragFails"), ("Ip6", "FragFails")), None, "fragmentation failures",
+     "Packets too big for the path's MTU could not be fragmented (Don't Fragment set, or IPv6 forwarding) and were "
+     "dropped.",
+     "Check MTUs along the path (ip link, tracepath), let ICMP 'fragmentation needed' / 'packet too big' through, "
+     "or clamp the TCP MSS."),
+    ("ip.reasm_fails", (("Ip", "ReasmFails"), ("Ip6", "ReasmFails")), None, "reassembly failures",
+     "Fragmented packets could not be reassembled (fragments lost, timed out or over the reassembly memory limit).",
+     "Avoid fragmentation (MTU, MSS), or raise net.ipv4.ipfrag_high_thresh if fragments are dropped under load."),
+    ("ip.rp_filter", (("TcpExt", "IPReversePathFilter"),), None, "reverse-path filter drops",
+     "Packets were dropped by reverse-path filtering (rp_filter): they arrived on an interface that is not the "
+     "route back to their source (asymmetric routing, multi-homing).",
+     "Set net.ipv4.conf.IFACE.rp_filter to 2 (loose) or 0 where routing is asymmetric on purpose."),
+    ("socket.tcp_backlog_drop", (("TcpExt", "TCPBacklogDrop"),), None, "TCP socket backlog drops",
+     "Segments were dropped because a socket was busy (owned by the application) and its backlog was full.",
+     "Raise the socket's receive buffer, or reduce the time the application holds the socket."),
+    ("socket.tcp_rcvq_drop", (("TcpExt", "TCPRcvQDrop"), ("TcpExt", "TCPZeroWindowDrop")), None,
+     "TCP receive queue drops",
+     "Segments were dropped because the socket's receive queue was full or its window closed: the application "
+     "reads too slowly.",
+     "Read faster or raise the receive buffer (net.ipv4.tcp_rmem)."),
+    ("socket.tcp_pruned", (("TcpExt", "RcvPruned"), ("TcpExt", "OfoPruned")), None, "TCP receive queue pruning",
+     "Packets were pruned from sockets' receive or out-of-order queues under memory pressure.",
+     "Raise net.ipv4.tcp_rmem / tcp_mem, or read faster."),
+]
+
+
+def _attempt_fails(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> None:
+    """Tcp AttemptFails also counts every embryonic reset (a SYN_RECV socket reset by its peer, reported as
+    tcp.embryonic_rsts): the active opens that failed are the difference."""
+    if _get(after, "Tcp", "AttemptFails") is None:
+        return
+    fails = counter("Tcp.AttemptFails", _int(_get(before, "Tcp", "AttemptFails")), _int(_get(after, "Tcp", "AttemptFails")), c.seconds)
+    embryonic = counter("TcpExt.EmbryonicRsts", _int(_get(before, "TcpExt", "EmbryonicRsts")),
+                        _int(_get(after, "TcpExt", "EmbryonicRsts")), c.seconds)
+    opens = counter("Tcp.ActiveOpens", _int(_get(before, "Tcp", "ActiveOpens")), _int(_get(after, "Tcp", "ActiveOpens")), c.seconds)
+    if fails["delta"] is None:
+        return
+    active = max(0, fails["delta"] - (embryonic["delta"] or 0))
+    rate = _rate(active, c.seconds)
+    percent = _percent(active, opens["delta"])
+    severity = grade(c.th["tcp.attempt_fails"], active, rate, percent)
+    if severity is None:
+        return
+    c.add("tcp.attempt_fails", severity, "tcp",
+          "tcp: failed connection attempts +%d in %s%s, %s%% of Tcp.ActiveOpens" % (
+              active, _secs(c.seconds), _fmt_rate(rate), _fmt_num(percent)),
+          {"counters": [fails, embryonic], "delta": active, "rate": rate, "percent": percent,
+           "denominator": {"name": "Tcp.ActiveOpens", "delta": opens["delta"], "counters": [opens]}},
+          "Outgoing connection attempts failed (reset or timed out during the handshake): refused ports, or SYNs "
+          "and SYN-ACKs lost on the way. (AttemptFails minus EmbryonicRsts, which AttemptFails also counts.)",
+          "Tell refused from lost: ss -tan state syn-sent, the peer's listen state, and the drop findings of the "
+          "path.", kind="symptom")
+
+
+def _udp_in_errors(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> None:
+    """InErrors counts buffer errors too: only what they do not explain (checksum and others) is reported."""
+    counters, rcvbuf = [], 0
+    for sec in ("Udp", "Udp6"):
+        if _get(after, sec, "InErrors") is None:
+            continue
+        counters.append(counter(sec + ".InErrors", _int(_get(before, sec, "InErrors")), _int(_get(after, sec, "InErrors")), c.seconds))
+        rb = counter(sec + ".RcvbufErrors", _int(_get(before, sec, "RcvbufErrors")), _int(_get(after, sec, "RcvbufErrors")), c.seconds)
+        rcvbuf += rb["delta"] or 0
+        counters.append(rb)
+        counters.append(counter(sec + ".InCsumErrors", _int(_get(before, sec, "InCsumErrors")),
+                                _int(_get(after, sec, "InCsumErrors")), c.seconds))
+    in_errors = sum(x["delta"] or 0 for x in counters if x["name"].endswith(".InErrors"))
+    other = in_errors - rcvbuf
+    if other <= 0:
+        return
+    rate = _rate(other, c.seconds)
+    severity = grade(c.th["udp.in_errors"], other, rate)
+    c.add("udp.in_errors", severity, "udp",
+          "udp: receive errors other than buffer errors +%d in %s%s" % (other, _secs(c.seconds), _fmt_rate(rate)),
+          {"counters": counters, "delta": other, "rate": rate},
+          "UDP datagrams were dropped on receipt for reasons other than a full buffer: bad checksums, short "
+          "datagrams, or memory limits (net.ipv4.udp_mem).",
+          "Check InCsumErrors (damaged packets, a NIC offload problem) and UDP memory (net.ipv4.udp_mem).")
+
+
+def _check_snmp(c: _Ctx) -> None:
+    if not c.deltas:
+        return
+    before, after = _snmp(c.before), _snmp(c.after)
+    if not before or not after:
+        return
+    for fid, fields, den_fields, what, explanation, advice in _SNMP:
+        counters = [counter("%s.%s" % (s, f), _int(_get(before, s, f)), _int(_get(after, s, f)), c.seconds)
+                    for s, f in fields if _get(after, s, f) is not None]
+        if not counters:
+            continue
+        if fid == "tcp.listen_overflow":
+            # ListenDrops includes ListenOverflows: the larger of the two is the number of drops
+            top = max(counters, key=lambda x: x["delta"] or 0)
+            counters = [top] + [x for x in counters if x is not top]
+            _one(c, fid, counters, top, what, explanation, advice)
+            continue
+        denominator = None
+        if den_fields:
+            dens = [counter("%s.%s" % (s, f), _int(_get(before, s, f)), _int(_get(after, s, f)), c.seconds)
+                    for s, f in den_fields if _get(after, s, f) is not None]
+            if dens and all(d["delta"] is not None for d in dens):
+                denominator = {"name": " + ".join(d["name"] for d in dens), "delta": sum(d["delta"] for d in dens),
+                               "counters": dens}
+        c.counter_finding(fid, layer_of(fid), counters, what, explanation, advice, denominator=denominator,
+                          kind="symptom" if fid in SYMPTOMS else "counter")
+    _attempt_fails(c, before, after)
+    _udp_in_errors(c, before, after)
+
+
+def _one(c: _Ctx, fid: str, counters: List[Dict[str, Any]], top: Dict[str, Any], what: str, explanation: str,
+         advice: str) -> None:
+    """A finding whose magnitude is one counter (``top``) and the others context."""
+    if top["delta"] is None:
+        return
+    severity = grade(c.th[fid], top["delta"], top["rate"])
+    c.add(fid, severity, layer_of(fid),
+          "%s: %s +%d in %s%s" % (layer_of(fid), what, top["delta"], _secs(c.seconds), _fmt_rate(top["rate"])),
+          {"counters": counters, "delta": top["delta"], "rate": top["rate"]}, explanation, advice)
+
+
+# ------------------------------------------------------------------------------------------------
+# entry points
+# ------------------------------------------------------------------------------------------------
+
+_CHECKS: Tuple[Callable[[_Ctx], None], ...] = (_check_qdiscs, _check_rules, _check_conntrack, _check_nic, _check_snmp)
+
+
+def interval_of(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]], interval: Optional[float]) -> Optional[float]:
+    """Seconds between two snapshots: their timestamps when both have one, else ``interval``.
+
+    None (configuration findings only) without a second snapshot or with ``interval`` 0; ``interval`` None
+    means "from the timestamps".
+    """
+    if after is None or interval == 0:
+        return None
+    tb, ta = _get(before, "timestamp"), _get(after, "timestamp")
+    if isinstance(tb, (int, float)) and isinstance(ta, (int, float)) and ta > tb:
+        return round(float(ta) - float(tb), 3)
+    return float(interval) if interval else None
+
+
+def _label(facts: Optional[Dict[str, Any]], default: str = "host") -> str:
+    return _get(facts, "target", "label") or default
+
+
+def _analyze_one(before: Dict[str, Any], after: Optional[Dict[str, Any]], interval: Optional[float],
+                 thresholds: Dict[str, Dict[str, Any]], label: str, global_layers: bool) -> List[Dict[str, Any]]:
+    seconds = interval_of(before, after, interval)
+    ctx = _Ctx(before, after if seconds else None, seconds, thresholds, label)
+    for check in _CHECKS:
+        check(ctx)
+    if global_layers:
+        _check_softnet(ctx)
+    return ctx.findings
+
+
+def link_symptoms(findings: List[Dict[str, Any]], thresholds: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Name the causes (on the same host: the host or any of its containers/namespaces) of every symptom.
+
+    A random-drop rule or a netem qdisc always explains; other causes from severity "warning" up. Causes on the
+    symptom's own target come first. A symptom explained by a cause of at least "warning" is capped at its
+    ``explained_max_severity`` (the cause carries the severity).
+    """
+    causes = [f for f in findings if f["id"] in CAUSES
+              and (f["id"] in ("netfilter.random_drop", "qdisc.netem") or _rank(f["severity"]) >= 1)]
+    for f in findings:
+        if f["id"] not in SYMPTOMS:
+            continue
+        ranked = sorted(causes, key=lambda x: (x["target"] != f["target"],
+                                               x["id"] not in ("netfilter.random_drop", "qdisc.netem"),
+                                               -_rank(x["severity"]), x["target"], x["id"], x["subject"]))
+        f["explained_by"] = [{"id": x["id"], "target": x["target"], "subject": x["subject"], "severity": x["severity"]}
+                             for x in ranked]
+        cap = thresholds.get(f["id"], {}).get("explained_max_severity")
+        if ranked and cap and any(_rank(x["severity"]) >= 1 for x in ranked) and _rank(f["severity"]) > _rank(cap):
+            f["severity_unexplained"] = f["severity"]
+            f["severity"] = cap
+        if ranked:
+            names = ", ".join(sorted(set("%s on %s" % (x["id"], x["target"]) for x in ranked[:3])))
+            f["summary"] += "; explained by " + names + (" and %d more" % (len(ranked) - 3) if len(ranked) > 3 else "")
+    return findings
+
+
+def sort_findings(findings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return sorted(findings, key=lambda f: (-_rank(f["severity"]), f["target"] != "host", f["target"],
+                                           LAYERS.index(f["layer"]) if f["layer"] in LAYERS else 99, f["id"], f["subject"]))
+
+
+def analyze(before: Dict[str, Any], after: Optional[Dict[str, Any]] = None, interval: Optional[float] = None,
+            thresholds: Optional[Dict[str, Any]] = None, label: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Findings of one target from two snapshots of its facts (``after`` None or ``interval`` 0: config only).
+
+    ``before``/``after`` are one target's facts (a value of ``ansible_facts.packetloss.targets``, or the top-level
+    ``ansible_facts.packetloss``). ``thresholds`` are overrides merged over THRESHOLDS (see merge_thresholds).
+    """
+    th = merge_thresholds(thresholds)
+    findings = _analyze_one(before or {}, after, interval, th, label or _label(before), global_layers=True)
+    return sort_findings(link_symptoms(findings, th))
+
+
+def targets_of(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """label -> per-target facts, from ansible_facts.packetloss (with or without ``targets``) or a targets dict."""
+    if not isinstance(facts, dict) or not facts:
+        return {}
+    if isinstance(facts.get("targets"), dict):
+        return facts["targets"]
+    if "target" in facts or any(k in facts for k in ("tc", "netstat", "conntrack", "iptables")):
+        return {_label(facts): facts}
+    return dict((k, v) for k, v in facts.items() if isinstance(v, dict))
+
+
+def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[str, Any]] = None,
+                 interval: Optional[float] = None, thresholds: Optional[Dict[str, Any]] = None,
+                 host: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Findings of every target of one host; symptoms are explained by causes on any of its targets.
+
+    The arguments are ``{label: facts}`` (or whole ``ansible_facts.packetloss`` results). softnet_stat is
+    global to the host, so softnet findings are made for the ``host`` target only (or the first target when the
+    host's own namespace was not collected); every other layer is per namespace. A target collected in one
+    snapshot only gets configuration findings. With ``host``, every finding also carries it.
+    """
+    th = merge_thresholds(thresholds)
+    before_t, after_t = targets_of(before_targets), targets_of(after_targets)
+    labels = list(before_t) + [l for l in after_t if l not in before_t]
+    global_label = "host" if "host" in labels else (labels[0] if labels else None)
+    findings: List[Dict[str, Any]] = []
+    for label in labels:
+        b, a = before_t.get(label), after_t.get(label)
+        if b is None:  # appeared between the snapshots: config findings from its one snapshot
+            b, a = a, None
+        findings.extend(_analyze_one(b or {}, a, interval, th, label, global_layers=label == global_label))
+    link_symptoms(findings, th)
+    if host is not None:
+        for f in findings:
+            f["host"] = host
+    return sort_findings(findings)
+
+
+def worst(findings: Iterable[Dict[str, Any]], by: str = "layer") -> Dict[str, Optional[str]]:
+    """The worst severity per ``by`` (layer, target, id or host); layers without findings are None."""
+    out: Dict[str, Optional[str]] = dict((l, None) for l in LAYERS) if by == "layer" else {}
+    for f in findings:
+        key = f.get(by)
+        if key is None:
+            continue
+        if _rank(f.get("severity")) > _rank(out.get(key)):
+            out[key] = f["severity"]
+    return out
+
+
+def worst_severity(findings: Iterable[Dict[str, Any]]) -> Optional[str]:
+    best: Optional[str] = None
+    for f in findings:
+        if _rank(f.get("severity")) > _rank(best):
+            best = f["severity"]
+    return best
+
+
+def at_least(findings: Iterable[Dict[str, Any]], severity: str) -> List[Dict[str, Any]]:
+    if severity not in SEVERITIES:
+        raise ValueError("severity must be one of %s" % ", ".join(SEVERITIES))
+    return [f for f in findings if _rank(f.get("severity")) >= _rank(severity)]
+
+
+def layer_coverage(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Per analyzer layer: whether its fact layer was read ({"available", "reason"})."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for layer in LAYERS:
+        fl = _get(facts, FACT_LAYER[layer])
+        if fl is None:
+            out[layer] = {"available": False, "reason": "layer %s not collected" % FACT_LAYER[layer]}
+        elif isinstance(fl, dict) and not fl.get("available", True):
+            out[layer] = {"available": False, "reason": fl.get("reason")}
+        elif layer == "conntrack" and isinstance(fl, dict) and fl.get("loaded") is False:
+            out[layer] = {"available": True, "reason": fl.get("reason") or "nf_conntrack is not loaded"}
+        else:
+            out[layer] = {"available": True, "reason": None}
+    return out
+
+
+__all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
+           "analyze_host", "targets_of", "interval_of", "link_symptoms", "sort_findings", "worst", "worst_severity",
+           "at_least", "layer_coverage", "counter", "grade"]

@@ -1,0 +1,565 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A host's diagnosis (findings, coverage, probes per target) and the reports people and CI systems read.
+
+Pure functions, no I/O: they return text; the diagnose role writes it into packetloss_report_dir on the
+controller. Formats: per-target JSON (docs/report-schema.md), a fleet summary (JSON and a text table),
+Markdown, a self-contained HTML page with a hosts x layers heat map, and JUnit XML.
+
+This module_utils is PRIVATE and should only be used by this collection.
+"""
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
+    LAYERS, SEVERITIES, analyze_host, interval_of, layer_coverage, targets_of, worst_severity)
+
+SCHEMA = "netdiag.packetloss/target-report/v1"
+SUMMARY_SCHEMA = "netdiag.packetloss/summary/v1"
+SHORT = {"info": "info", "warning": "warn", "critical": "crit"}
+COLORS = {None: "#e6f4ea", "info": "#e3eefc", "warning": "#fff1c2", "critical": "#f9d0d0", "n/a": "#eeeeee"}
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _rank(severity: Optional[str]) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def safe_name(text: str) -> str:
+    """A file name for a host or target label: container:nginx -> container_nginx."""
+    out = _SAFE.sub("_", str(text)).strip("._") or "_"
+    return out[:120]
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ------------------------------------------------------------------------------------------------
+# the diagnosis of one host
+# ------------------------------------------------------------------------------------------------
+
+
+def normalize_probes(results: Any) -> List[Dict[str, Any]]:
+    """Probe results -> [{name, target, host, port, mode, sent, answered, lost, loss_percent, rtt_ms, failed, msg}].
+
+    Takes what a looped ``netdiag.packetloss.probe`` task registers (``{"results": [...]}``, each with the loop
+    ``item``: {host, port, mode?, count?, target?, name?}), that list, or plain probe results.
+    """
+    if isinstance(results, dict):
+        results = results.get("results", [results])
+    out = []
+    for r in results or []:
+        if not isinstance(r, dict) or r.get("skipped"):
+            continue
+        spec = r.get("item") if isinstance(r.get("item"), dict) else {}
+        host, port = spec.get("host", r.get("host")), spec.get("port", r.get("port"))
+        mode = spec.get("mode", r.get("mode")) or "connect"
+        failed = bool(r.get("failed")) or "sent" not in r  # failed_when: false keeps the msg, not the flag
+        out.append({
+            "name": spec.get("name") or "%s:%s %s" % (host, port, mode),
+            "target": spec.get("target") or "host",
+            "host": host, "port": port, "mode": mode, "address": r.get("address"),
+            "sent": r.get("sent"), "answered": r.get("answered"), "lost": r.get("lost"),
+            "loss_percent": r.get("loss_percent"), "rtt_ms": r.get("rtt_ms"),
+            "failed": failed, "msg": r.get("msg") if failed else None,
+        })
+    return out
+
+
+def _counts(findings: List[Dict[str, Any]]) -> Dict[str, int]:
+    return dict((s, sum(1 for f in findings if f["severity"] == s)) for s in SEVERITIES)
+
+
+def _worst_by_layer(findings: List[Dict[str, Any]], coverage: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Per layer: {severity, id, subject, count} of its worst finding (severity None: clean, "n/a": not read)."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for layer in LAYERS:
+        fs = [f for f in findings if f["layer"] == layer]
+        if not fs:
+            available = coverage.get(layer, {}).get("available", True)
+            out[layer] = {"severity": None if available else "n/a", "id": None, "subject": None, "count": 0}
+            continue
+        top = max(fs, key=lambda f: _rank(f["severity"]))  # first of the worst: findings come sorted
+        out[layer] = {"severity": top["severity"], "id": top["id"], "subject": top["subject"],
+                      "count": sum(1 for f in fs if f["id"] == top["id"] and f["severity"] == top["severity"]),
+                      "findings": len(fs)}
+    return out
+
+
+def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = None,
+                   thresholds: Optional[Dict[str, Any]] = None, host: str = "localhost", probes: Any = None,
+                   generated_at: Optional[str] = None) -> Dict[str, Any]:
+    """Everything the reports need about one host, from its two packetloss_facts snapshots and its probes."""
+    before_t, after_t = targets_of(before), targets_of(after)
+    findings = analyze_host(before_t, after_t, interval, thresholds, host=host)
+    probe_rows = normalize_probes(probes)
+    labels = list(before_t) + [l for l in after_t if l not in before_t]
+    labels.sort(key=lambda l: (l != "host", l))
+    targets: Dict[str, Dict[str, Any]] = {}
+    for label in labels:
+        b, a = before_t.get(label), after_t.get(label)
+        facts = a or b or {}
+        tf = [f for f in findings if f["target"] == label]
+        coverage = layer_coverage(facts)
+        warnings = sorted(set((b or {}).get("warnings") or []) | set((a or {}).get("warnings") or []))
+        targets[label] = {
+            "target": facts.get("target") or {"label": label},
+            "snapshots": {"before": (b or {}).get("collected_at"), "after": (a or {}).get("collected_at") if b else None},
+            "interval": interval_of(b, a, interval) if b is not None else None,
+            "layers": coverage,
+            "warnings": warnings,
+            "worst": worst_severity(tf),
+            "worst_by_layer": _worst_by_layer(tf, coverage),
+            "counts": _counts(tf),
+            "findings": tf,
+            "probes": [p for p in probe_rows if p["target"] == label],
+        }
+    unmatched = [p for p in probe_rows if p["target"] not in targets]
+    return {
+        "host": host,
+        "generated_at": generated_at or now_iso(),
+        "interval": next((t["interval"] for t in targets.values() if t["interval"]), None),
+        "worst": worst_severity(findings),
+        "counts": _counts(findings),
+        "targets": targets,
+        "findings": findings,
+        "probes": probe_rows,
+        "unmatched_probes": unmatched,
+    }
+
+
+def _diagnoses(diagnoses: Any) -> List[Dict[str, Any]]:
+    if isinstance(diagnoses, dict):
+        diagnoses = [diagnoses] if "targets" in diagnoses else list(diagnoses.values())
+    return sorted((d for d in diagnoses or [] if isinstance(d, dict)), key=lambda d: str(d.get("host")))
+
+
+def _rows(diagnoses: Any) -> Iterable[Tuple[Dict[str, Any], str, Dict[str, Any]]]:
+    for d in _diagnoses(diagnoses):
+        for label, t in d.get("targets", {}).items():
+            yield d, label, t
+
+
+# ------------------------------------------------------------------------------------------------
+# per-target JSON and the fleet summary
+# ------------------------------------------------------------------------------------------------
+
+
+def target_report(diag: Dict[str, Any], label: str) -> Dict[str, Any]:
+    t = diag["targets"][label]
+    out = {"schema": SCHEMA, "generated_at": diag.get("generated_at"), "host": diag.get("host"), "label": label}
+    out.update(t)
+    return out
+
+
+def _probe_cell(probes: List[Dict[str, Any]]) -> str:
+    if not probes:
+        return "-"
+    cells = []
+    for p in probes:
+        if p["failed"]:
+            cells.append("failed (%s)" % p["name"])
+        else:
+            cells.append("%s%% %s" % (_num(p["loss_percent"]), p["name"]))
+    return "; ".join(cells)
+
+
+def summary_rows(diagnoses: Any) -> List[Dict[str, Any]]:
+    rows = []
+    for d, label, t in _rows(diagnoses):
+        rows.append({"host": d.get("host"), "target": label, "worst": t["worst"], "counts": t["counts"],
+                     "layers": t["worst_by_layer"], "probes": t["probes"], "probe": _probe_cell(t["probes"])})
+    return rows
+
+
+def summary(diagnoses: Any, report_dir: Optional[str] = None) -> Dict[str, Any]:
+    ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds)
+    return {"schema": SUMMARY_SCHEMA, "generated_at": ds[0].get("generated_at") if ds else now_iso(),
+            "hosts": len(ds), "targets": len(rows), "worst": worst_severity(f for d in ds for f in d["findings"]),
+            "counts": dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES), "report_dir": report_dir,
+            "rows": rows}
+
+
+def _cell(cell: Dict[str, Any]) -> str:
+    sev = cell.get("severity")
+    if sev is None:
+        return "."
+    if sev == "n/a":
+        return "n/a"
+    text = "%s %s" % (SHORT[sev], cell["id"].split(".", 1)[1])
+    return text + (" x%d" % cell["count"] if cell.get("count", 1) > 1 else "")
+
+
+def summary_table(diagnoses: Any) -> str:
+    """The fleet summary as a plain-text table: host, target, worst finding per layer, probe loss."""
+    header = ["HOST", "TARGET"] + [l.upper() for l in LAYERS] + ["PROBE LOSS"]
+    table = [header]
+    rows = summary_rows(diagnoses)
+    for r in rows:
+        table.append([str(r["host"]), r["target"]] + [_cell(r["layers"][l]) for l in LAYERS] + [r["probe"]])
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    total = dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES)
+    lines.append("")
+    lines.append("%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); '.' clean, 'n/a' not read"
+                 % (len(rows), len(_diagnoses(diagnoses)), total["critical"], total["warning"], total["info"]))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# evidence, as rows both Markdown and HTML render
+# ------------------------------------------------------------------------------------------------
+
+_COUNTER_KEYS = ("name", "before", "after", "delta", "rate")
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return ("%.3f" % v).rstrip("0").rstrip(".") if not v.is_integer() else "%d" % v
+    return str(v)
+
+
+def _is_counters(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) and "name" in x and "delta" in x for x in v)
+
+
+def evidence_parts(evidence: Dict[str, Any]) -> Tuple[List[Tuple[str, List[Dict[str, Any]]]], List[Tuple[str, str]]]:
+    """(counter tables [(title, rows)], other facts [(key, text)]) of a finding's evidence."""
+    tables: List[Tuple[str, List[Dict[str, Any]]]] = []
+    facts: List[Tuple[str, str]] = []
+    for key in sorted(evidence, key=lambda k: (k != "counters", k)):
+        value = evidence[key]
+        if _is_counters(value):
+            tables.append((key, value))
+        elif isinstance(value, dict) and _is_counters(value.get("counters")):
+            tables.append((key + " (%s)" % value.get("name"), value["counters"]))
+        elif isinstance(value, dict):
+            facts.append((key, ", ".join("%s=%s" % (k, _compact(v)) for k, v in value.items() if v is not None)))
+        elif isinstance(value, list) and not value:
+            continue
+        elif value is not None:
+            facts.append((key, _compact(value)))
+    return tables, facts
+
+
+def _compact(v: Any) -> str:
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True, default=str)
+    return _num(v)
+
+
+def _explained(f: Dict[str, Any]) -> str:
+    return ", ".join("%s on %s (%s, %s)" % (x["id"], x["target"], x["subject"], x["severity"]) for x in f.get("explained_by") or [])
+
+
+def _fix(f: Dict[str, Any]) -> str:
+    if f.get("remediation"):
+        args = ", ".join("%s=%s" % (k, v) for k, v in sorted((f.get("remediation_args") or {}).items()))
+        return "remediation `%s` (%s) - the remediate role can apply it; by hand: %s" % (f["remediation"], args, f.get("advice"))
+    return f.get("advice") or ""
+
+
+# ------------------------------------------------------------------------------------------------
+# Markdown
+# ------------------------------------------------------------------------------------------------
+
+
+def _md(text: Any) -> str:
+    """Text from hosts, safe in Markdown (table cells included): no raw HTML, no cell breaks."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
+    ds = _diagnoses(diagnoses)
+    s = summary(ds, report_dir)
+    out = ["# Packet-loss diagnosis", ""]
+    out.append("Generated %s for %d host(s), %d target(s): **%d critical, %d warning, %d info** finding(s)." % (
+        s["generated_at"], s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"], s["counts"]["info"]))
+    out += ["", "## Summary", "", "Worst finding per layer (`.` clean, `n/a` layer not read).", ""]
+    out.append("| host | target | " + " | ".join(LAYERS) + " | probe loss |")
+    out.append("|---" * (len(LAYERS) + 3) + "|")
+    for r in s["rows"]:
+        out.append("| %s | %s | %s | %s |" % (_md(r["host"]), _md(r["target"]),
+                                              " | ".join(_md(_cell(r["layers"][l])) for l in LAYERS), _md(r["probe"])))
+    probes = [(d["host"], p) for d in ds for p in d["probes"]]
+    if probes:
+        out += ["", "## Probes", "", "| from host | probe | target | sent | answered | loss % | rtt min/avg/max/p50/p95 ms |",
+                "|---|---|---|---|---|---|---|"]
+        for host, p in probes:
+            rtt = p.get("rtt_ms") or {}
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                _md(host), _md(p["name"]), _md(p["target"]), _num(p["sent"]), _num(p["answered"]),
+                "failed: " + _md(p["msg"]) if p["failed"] else _num(p["loss_percent"]),
+                "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95"))))
+    out += ["", "## Findings"]
+    for d, label, t in _rows(ds):
+        out += ["", "### %s / %s" % (_md(d["host"]), _md(label)), ""]
+        out.append("Snapshots %s and %s (interval %s s)." % (
+            t["snapshots"]["before"], t["snapshots"]["after"] or "-", _num(t["interval"])))
+        missing = [(l, c["reason"]) for l, c in t["layers"].items() if not c["available"]]
+        for layer, reason in missing:
+            out.append("- layer %s not read: %s" % (layer, _md(reason)))
+        for w in t["warnings"]:
+            out.append("- warning: %s" % _md(w))
+        if not t["findings"]:
+            out += ["", "No findings."]
+        for f in t["findings"]:
+            out += ["", "#### %s `%s` - %s" % (f["severity"].upper(), f["id"], _md(f["subject"])), "", _md(f["summary"]), ""]
+            out.append("- **Why:** %s" % _md(f["explanation"]))
+            out.append("- **Fix:** %s" % _md(_fix(f)))
+            if f.get("explained_by"):
+                out.append("- **Explained by:** %s" % _md(_explained(f)))
+            tables, facts = evidence_parts(f["evidence"])
+            for key, text in facts:
+                out.append("- %s: `%s`" % (key, text.replace("`", "'").replace("\n", " ")))
+            for title, rows in tables:
+                out += ["", "| %s | before | after | delta | rate/s |" % _md(title), "|---|---|---|---|---|"]
+                for c in rows:
+                    out.append("| %s | %s | %s | %s | %s |" % (
+                        _md(c["name"]), _num(c.get("before")), _num(c.get("after")), _num(c.get("delta")), _num(c.get("rate"))))
+    out.append("")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# HTML
+# ------------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}h3{margin-top:1.5em}
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.heat td.cell{text-align:center;min-width:5.5em;font-size:12px}table.heat td.cell a{color:inherit;text-decoration:none}
+.sev{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px}
+.critical{background:#f9d0d0}.warning{background:#fff1c2}.info{background:#e3eefc}
+details{border:1px solid #ddd;border-radius:4px;margin:.6em 0;padding:.3em .8em}summary{cursor:pointer}
+code{background:#f4f4f4;padding:0 3px}.muted{color:#777}
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _anchor(host: str, label: str, index: int) -> str:
+    return "f-%s-%s-%d" % (safe_name(host), safe_name(label), index)
+
+
+def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
+    """A self-contained page (inline CSS, no scripts): heat map, probes, every finding with its evidence."""
+    ds = _diagnoses(diagnoses)
+    s = summary(ds, report_dir)
+    out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+           "<title>Packet-loss diagnosis</title><style>%s</style></head><body>" % _CSS,
+           "<h1>Packet-loss diagnosis</h1>",
+           "<p>Generated %s for %d host(s), %d target(s): <span class=\"sev critical\">%d critical</span> "
+           "<span class=\"sev warning\">%d warning</span> <span class=\"sev info\">%d info</span></p>" % (
+               _e(s["generated_at"]), s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"],
+               s["counts"]["info"])]
+    out.append("<h2>Heat map: hosts x layers</h2><p class=\"muted\">Each cell: the worst finding of the layer "
+               "(click for its evidence); green: clean, grey: layer not read.</p>")
+    out.append("<table class=\"heat\"><tr><th>host</th><th>target</th>%s<th>probe loss</th></tr>" % "".join(
+        "<th>%s</th>" % _e(l) for l in LAYERS))
+    by_host: Dict[str, List[Tuple[Dict[str, Any], str, Dict[str, Any]]]] = {}
+    for d, label, t in _rows(ds):
+        by_host.setdefault(str(d["host"]), []).append((d, label, t))
+    for host, rows in by_host.items():
+        for i, (d, label, t) in enumerate(rows):
+            cells = []
+            if i == 0:
+                cells.append("<th rowspan=\"%d\">%s</th>" % (len(rows), _e(host)))
+            cells.append("<td>%s</td>" % _e(label))
+            for layer in LAYERS:
+                cell = t["worst_by_layer"][layer]
+                sev = cell["severity"]
+                text = _e(_cell(cell))
+                if cell.get("id"):
+                    index = next(n for n, f in enumerate(t["findings"]) if f["layer"] == layer and f["severity"] == sev)
+                    text = "<a href=\"#%s\" title=\"%s\">%s</a>" % (_anchor(host, label, index), _e(cell["subject"]), text)
+                cells.append("<td class=\"cell\" style=\"background:%s\">%s</td>" % (COLORS.get(sev, "#fff"), text))
+            cells.append("<td>%s</td>" % _e(_probe_cell(t["probes"])))
+            out.append("<tr>%s</tr>" % "".join(cells))
+    out.append("</table>")
+    probes = [(d["host"], p) for d in ds for p in d["probes"]]
+    if probes:
+        out.append("<h2>Probes</h2><table><tr><th>from host</th><th>probe</th><th>target</th><th>sent</th>"
+                   "<th>answered</th><th>loss %</th><th>rtt min / avg / max / p50 / p95 (ms)</th></tr>")
+        for host, p in probes:
+            rtt = p.get("rtt_ms") or {}
+            loss = "failed: %s" % _e(p["msg"]) if p["failed"] else _e(_num(p["loss_percent"]))
+            out.append("<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+                       "<td class=\"num\">%s</td><td class=\"num\">%s</td></tr>" % (
+                           _e(host), _e(p["name"]), _e(p["target"]), _e(_num(p["sent"])), _e(_num(p["answered"])), loss,
+                           _e(" / ".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95")))))
+        out.append("</table>")
+    out.append("<h2>Findings</h2>")
+    for d, label, t in _rows(ds):
+        host = str(d["host"])
+        out.append("<h3>%s / %s</h3>" % (_e(host), _e(label)))
+        out.append("<p class=\"muted\">Snapshots %s and %s, interval %s s.</p>" % (
+            _e(t["snapshots"]["before"]), _e(t["snapshots"]["after"] or "-"), _e(_num(t["interval"]))))
+        missing = [(l, c["reason"]) for l, c in t["layers"].items() if not c["available"]]
+        if missing or t["warnings"]:
+            out.append("<ul>%s%s</ul>" % ("".join("<li>layer %s not read: %s</li>" % (_e(l), _e(r)) for l, r in missing),
+                                          "".join("<li>warning: %s</li>" % _e(w) for w in t["warnings"])))
+        if not t["findings"]:
+            out.append("<p>No findings.</p>")
+        for n, f in enumerate(t["findings"]):
+            out.append(_html_finding(f, _anchor(host, label, n)))
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _html_finding(f: Dict[str, Any], anchor: str) -> str:
+    parts = ["<details id=\"%s\"%s><summary><span class=\"sev %s\">%s</span> <code>%s</code> %s</summary>" % (
+        anchor, " open" if _rank(f["severity"]) >= 1 else "", _e(f["severity"]), _e(f["severity"]), _e(f["id"]),
+        _e(f["summary"]))]
+    parts.append("<p><b>Why:</b> %s</p>" % _e(f["explanation"]))
+    if f.get("remediation"):
+        parts.append("<p><b>Fix:</b> remediation <code>%s</code> %s; by hand: %s</p>" % (
+            _e(f["remediation"]), _e(json.dumps(f.get("remediation_args") or {}, sort_keys=True)), _e(f.get("advice") or "")))
+    else:
+        parts.append("<p><b>Advice:</b> %s</p>" % _e(f.get("advice") or ""))
+    if f.get("explained_by"):
+        parts.append("<p><b>Explained by:</b> %s</p>" % _e(_explained(f)))
+    tables, facts = evidence_parts(f["evidence"])
+    if facts:
+        rows_html = "".join("<tr><th>%s</th><td><code>%s</code></td></tr>" % (_e(k), _e(v)) for k, v in facts)
+        parts.append("<table>%s</table>" % rows_html)
+    for title, rows in tables:
+        parts.append("<table><tr><th>%s</th><th>before</th><th>after</th><th>delta</th><th>rate/s</th></tr>%s</table>" % (
+            _e(title), "".join("<tr><td>%s</td>%s</tr>" % (_e(c["name"]), "".join(
+                "<td class=\"num\">%s</td>" % _e(_num(c.get(k))) for k in ("before", "after", "delta", "rate")))
+                for c in rows)))
+    parts.append("</details>")
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# JUnit XML
+# ------------------------------------------------------------------------------------------------
+
+
+def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float = 0.0) -> str:
+    """One test suite per host; a test case per target and layer (failing on a finding of at least
+    ``fail_severity``, skipped when the layer was not read) and per probe (failing above ``max_probe_loss`` %)."""
+    if fail_severity not in SEVERITIES:
+        raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
+    ds = _diagnoses(diagnoses)
+    root = ET.Element("testsuites", name="netdiag.packetloss diagnose")
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for d in ds:
+        host = str(d["host"])
+        suite = ET.SubElement(root, "testsuite", name=host, timestamp=str(d.get("generated_at") or ""))
+        counts = {"tests": 0, "failures": 0, "skipped": 0}
+        for label, t in d["targets"].items():
+            for layer in LAYERS:
+                case = ET.SubElement(suite, "testcase", classname="%s.%s" % (host, label), name=layer)
+                counts["tests"] += 1
+                cov = t["layers"].get(layer, {})
+                bad = [f for f in t["findings"] if f["layer"] == layer and _rank(f["severity"]) >= _rank(fail_severity)]
+                if bad:
+                    counts["failures"] += 1
+                    failure = ET.SubElement(case, "failure", type=worst_severity(bad) or "",
+                                            message="; ".join("%s: %s" % (f["id"], f["summary"]) for f in bad))
+                    failure.text = "\n\n".join(_finding_text(f) for f in bad)
+                elif not cov.get("available", True):
+                    counts["skipped"] += 1
+                    ET.SubElement(case, "skipped", message="layer not read: %s" % cov.get("reason"))
+                else:
+                    others = [f for f in t["findings"] if f["layer"] == layer]
+                    if others:
+                        ET.SubElement(case, "system-out").text = "\n\n".join(_finding_text(f) for f in others)
+        for p in d["probes"]:
+            case = ET.SubElement(suite, "testcase", classname="%s.probe" % host, name=p["name"])
+            counts["tests"] += 1
+            if p["failed"]:
+                counts["failures"] += 1
+                ET.SubElement(case, "failure", type="probe", message="probe failed: %s" % p["msg"])
+            elif (p["loss_percent"] or 0) > max_probe_loss:
+                counts["failures"] += 1
+                rtt = p.get("rtt_ms") or {}
+                ET.SubElement(case, "failure", type="loss",
+                              message="%s%% loss (%s of %s answered) to %s" % (
+                                  _num(p["loss_percent"]), p["answered"], p["sent"], p["name"])).text = (
+                    "rtt ms min/avg/max/p50/p95: %s" % "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95")))
+        for k, v in counts.items():
+            suite.set(k, str(v))
+            totals[k] += v
+        suite.set("errors", "0")
+    for k, v in totals.items():
+        root.set(k, str(v))
+    root.set("errors", "0")
+    _indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _indent(elem: ET.Element, level: int = 0) -> None:
+    pad = "\n" + "  " * level
+    if len(elem):
+        if not (elem.text or "").strip():
+            elem.text = pad + "  "
+        for child in elem:
+            _indent(child, level + 1)
+        if not (child.tail or "").strip():
+            child.tail = pad
+    if level and not (elem.tail or "").strip():
+        elem.tail = pad
+
+
+def _finding_text(f: Dict[str, Any]) -> str:
+    lines = ["[%s] %s %s: %s" % (f["severity"], f["id"], f["subject"], f["summary"]), "why: " + f["explanation"],
+             "fix: " + _fix(f)]
+    if f.get("explained_by"):
+        lines.append("explained by: " + _explained(f))
+    tables, facts = evidence_parts(f["evidence"])
+    lines += ["%s: %s" % (k, v) for k, v in facts]
+    for title, rows in tables:
+        for c in rows:
+            lines.append("%s %s: before %s after %s delta %s rate %s/s" % (
+                title, c["name"], _num(c.get("before")), _num(c.get("after")), _num(c.get("delta")), _num(c.get("rate"))))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# files
+# ------------------------------------------------------------------------------------------------
+
+FLEET_FILES = ("summary.json", "summary.txt", "report.md", "report.html", "junit.xml")
+
+
+def target_files(diagnoses: Any) -> List[Dict[str, str]]:
+    """[{path, content}]: HOST/TARGET.json for every target, paths relative to the report directory."""
+    out = []
+    for d, label, _t in _rows(diagnoses):
+        out.append({"path": "%s/%s.json" % (safe_name(d["host"]), safe_name(label)),
+                    "content": json.dumps(target_report(d, label), indent=2, sort_keys=True, default=str) + "\n"})
+    return out
+
+
+def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning",
+                max_probe_loss: float = 0.0) -> List[Dict[str, str]]:
+    """[{path, content}] of the fleet reports (FLEET_FILES), paths relative to the report directory."""
+    ds = _diagnoses(diagnoses)
+    return [
+        {"path": "summary.json", "content": json.dumps(summary(ds, report_dir), indent=2, sort_keys=True, default=str) + "\n"},
+        {"path": "summary.txt", "content": summary_table(ds) + "\n"},
+        {"path": "report.md", "content": markdown(ds, report_dir)},
+        {"path": "report.html", "content": render_html(ds, report_dir)},
+        {"path": "junit.xml", "content": junit(ds, fail_severity, max_probe_loss)},
+    ]
+
+
+__all__ = ["SCHEMA", "host_diagnosis", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
+           "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts"]
