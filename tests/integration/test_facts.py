@@ -148,3 +148,22 @@ def test_proc_root_reads_a_copied_tree_and_reports_a_broken_file(tmp_path):
     assert not facts["netstat"]["available"]
     assert str(tree / "net" / "snmp") in facts["netstat"]["reason"]
     assert facts["conntrack"]["available"]
+
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "unit", "fixtures")
+
+
+def test_saved_outputs_are_read_through_src():
+    """A support engineer's case: saved tc text and saved rulesets, read with the same modules."""
+    tc = facts_of(run_module("tc_facts", src=os.path.join(FIXTURES, "tc", "blockade", "FLAKY_QDISC_SHOW.txt")))["tc"]
+    assert tc["source"].endswith("FLAKY_QDISC_SHOW.txt")
+    assert [(q["kind"], q["options"]["loss"]) for q in tc["qdiscs"]] == [("netem", 50.0)]
+    kube = os.path.join(FIXTURES, "iptables", "kubernetes_website", "debug-service__iptables-save_grep_hostnames.txt")
+    ipt = facts_of(run_module("iptables_facts", src=kube))["iptables"]
+    assert ipt["rule_count"] > 0 and ipt["random_drop_rules"] == []
+    assert any(r["statistic"] and r["statistic"]["mode"] == "random" for r in ipt["rules"])  # kube-proxy's balancing
+    nft = [n for n in sorted(os.listdir(os.path.join(FIXTURES, "nft", "nftables_shell_dumps"))) if n.endswith(".json-nft")][0]
+    parsed = facts_of(run_module("iptables_facts", src=os.path.join(FIXTURES, "nft", "nftables_shell_dumps", nft)))["iptables"]
+    assert parsed["available"] and parsed["rulesets"][0]["backend"] == "nft-native"
+    missing = run_module("iptables_facts", src="/nonexistent/rules.txt")
+    assert missing.get("failed") and "cannot read src /nonexistent/rules.txt" in missing["msg"]
