@@ -1,0 +1,121 @@
+"""The host lab end to end: the seed's iptables faults in the nginx container, removed by random_drop and by
+playbooks/remediate.yml (hping3 then loses nothing), and put back by playbooks/inject.yml.
+
+This kernel has no sch_netem, so the netem half runs in the VM lab only (test_remediate_vm.py)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from typing import Any, Dict, List, Tuple
+
+from conftest import HOST_LAB, ROOT, facts_of, hping, run_module, sh
+from test_remediate import ok, run_task
+
+INVENTORY = os.path.join(ROOT, "playbooks", "inventory", "localhost.yml")
+
+
+def loss_percent(ip: str, count: int = 20) -> int:
+    text = "\n".join(hping(ip, count=count))
+    m = re.search(r"(\d+)% packet loss", text)
+    assert m, text
+    return int(m.group(1))
+
+
+def playbook(name: str, *extra: str) -> Tuple[Dict[str, int], str]:
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", name)] + list(extra),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, check=False)
+    m = re.search(r"localhost\s+:\s+(.*)", proc.stdout)
+    assert m, proc.stdout[-3000:]
+    recap = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1)))
+    return recap, proc.stdout
+
+
+def container_drops() -> List[Tuple[str, float]]:
+    facts = facts_of(run_module("iptables_facts", container="nginx"))
+    return sorted((r["chain"], round(r["statistic"]["probability"], 6)) for r in facts["iptables"]["random_drop_rules"])
+
+
+def test_random_drop_and_inject_on_the_host_lab(host_lab: str) -> None:
+    ip = sh(HOST_LAB, "ip").strip()
+    sh(HOST_LAB, "faults", "on")
+    try:
+        assert container_drops() == [("INPUT", 0.3), ("OUTPUT", 0.3)]
+        assert loss_percent(ip) > 0
+        r = ok(run_task("random_drop", state="absent", container="nginx"))
+        assert r["changed"] and sorted(x["chain"] for x in r["removed"]) == ["INPUT", "OUTPUT"]
+        assert r["target"]["kind"] == "container"
+        assert loss_percent(ip) == 0
+        assert container_drops() == []
+        # inject.yml puts the seed's rules back (netem: not on this kernel)
+        extra = ["-e", '{"packetloss_inject_containers": ["nginx"], "packetloss_inject_netem": false}']
+        recap, out = playbook("inject.yml", *extra)
+        assert recap["failed"] == 0 and recap["changed"] == 1, out[-2000:]
+        assert container_drops() == [("INPUT", 0.3), ("OUTPUT", 0.3)]
+        recap, out = playbook("inject.yml", *extra)
+        assert recap["failed"] == 0 and recap["changed"] == 0, out[-2000:]
+        recap, out = playbook("inject.yml", "-e", "packetloss_inject_state=absent", *extra)
+        assert recap["failed"] == 0 and recap["changed"] == 1 and container_drops() == []
+    finally:
+        sh(HOST_LAB, "faults", "off")
+
+
+def test_remediate_playbook_on_the_host_lab(host_lab: str) -> None:
+    ip = sh(HOST_LAB, "ip").strip()
+    sh(HOST_LAB, "faults", "on")
+    extra = ["-e", '{"packetloss_containers": ["nginx"], "packetloss_backup": false}']
+    try:
+        recap, out = playbook("remediate.yml", "--check", "--diff", *extra)
+        assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
+        assert "--A INPUT -m statistic --mode random --probability 0.29999999981 -j DROP" in out
+        assert container_drops() == [("INPUT", 0.3), ("OUTPUT", 0.3)]  # check mode changed nothing
+        recap, out = playbook("remediate.yml", *extra)
+        assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
+        assert "every cause removed is gone" in out
+        assert container_drops() == [] and loss_percent(ip) == 0
+        recap, out = playbook("remediate.yml", *extra)
+        assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
+    finally:
+        sh(HOST_LAB, "faults", "off")
+
+
+def test_remediate_verify_reports_what_is_still_there(tmp_path: Any) -> None:
+    """The role's verification logic on results as the modules return them (a rule that came back is named)."""
+    play = tmp_path / "verify.yml"
+    play.write_text("""
+- hosts: localhost
+  gather_facts: false
+  vars:
+    role_path: %(role)s
+    __packetloss_random_drop:
+      results:
+        - {changed: true, item: {key: "container:nginx"},
+           removed: [{family: ipv4, backend: nft, table: filter, chain: INPUT}]}
+        - {changed: false, item: {key: host}, removed: []}
+    __packetloss_netem:
+      results:
+        - {changed: true, item: {key: "container:nginx"},
+           removed: [{kind: netem, interface: eth0, handle: "8001:"}, {kind: tbf, interface: eth0, handle: "10:"}]}
+    __packetloss_verify_facts:
+      ansible_facts:
+        packetloss:
+          targets:
+            host: {iptables: {random_drop_rules: []}, tc: {qdiscs: []}}
+            "container:nginx":
+              iptables: {random_drop_rules: [{family: ipv4, backend: nft, table: filter, chain: INPUT}]}
+              tc: {qdiscs: [{kind: netem, interface: eth0, handle: "8002:"}]}
+  tasks:
+    - ansible.builtin.include_vars: %(role)s/vars/main.yml
+    - ansible.builtin.debug:
+        msg: "STILL[{{ __packetloss_still_there | trim }}]"
+""" % {"role": os.path.join(ROOT, "roles", "remediate")})
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    out = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(play)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=env, cwd=ROOT, check=False).stdout
+    m = re.search(r"STILL\[(.*?)\]", out, re.S)
+    assert m, out[-2000:]
+    still = " ".join(m.group(1).split())
+    # the rule is back, and eth0 has a netem again (under another handle): both are named, the tbf is not
+    assert still == ("container:nginx: random-drop rule(s) in ipv4 nft table filter chain INPUT; "
+                     "container:nginx: netem on eth0 (removed 8001:);"), still

@@ -1,0 +1,154 @@
+"""netem, random_drop, inject.yml and remediate.yml in the VM lab (Debian's stock kernel, real sch_netem,
+python3-pyroute2 0.7 on the target), through its inventory: host vmlab, container nginx inside it.
+
+Skipped unless NETDIAG_VM_INVENTORY names the VM lab's inventory file (lab/vm/vm-lab start writes it), e.g.
+    lab/vm/vm-lab start
+    NETDIAG_VM_INVENTORY=lab/.state/vm/inventory.ini .venv/bin/python -m pytest -q tests/integration/test_remediate_vm.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from typing import Any, Dict, Tuple
+
+import pytest
+
+from conftest import ROOT
+
+INVENTORY = os.environ.get("NETDIAG_VM_INVENTORY")
+pytestmark = pytest.mark.skipif(not INVENTORY, reason="NETDIAG_VM_INVENTORY is not set (the VM lab is not running)")
+HOST = "vmlab"
+CONTAINER = "nginx"
+
+
+def env() -> Dict[str, str]:
+    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_HOST_KEY_CHECKING="False")
+
+
+def task(module: str, check: bool = False, **args: Any) -> Dict[str, Any]:
+    """One task on vmlab (module is a full name), registered result back, diff included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out, book = os.path.join(tmp, "out.json"), os.path.join(tmp, "play.yml")
+        play = [{"hosts": HOST, "gather_facts": False, "tasks": [
+            {"name": "run", module: args, "register": "r", "ignore_errors": True, "diff": True},
+            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
+             "delegate_to": "localhost", "check_mode": False, "diff": False}]}]
+        with open(book, "w") as handle:
+            json.dump(play, handle)
+        proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, book] + (["--check"] if check else []),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(), cwd=ROOT, check=False)
+        if not os.path.exists(out):
+            raise AssertionError("the play did not run (exit %d): %s" % (proc.returncode, proc.stdout[-3000:]))
+        with open(out) as handle:
+            return json.load(handle)
+
+
+def ok(result: Dict[str, Any]) -> Dict[str, Any]:
+    assert not result.get("failed"), result.get("msg")
+    return result
+
+
+def vm(*argv: str) -> str:
+    r = ok(task("ansible.builtin.command", argv=list(argv)))
+    return r["stdout"] + "\n" + r["stderr"]
+
+
+def in_container(*argv: str) -> str:
+    return vm("docker", "exec", CONTAINER, *argv)
+
+
+def container_ip() -> str:
+    return vm("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", CONTAINER).strip()
+
+
+def hping_loss(count: int = 50) -> int:
+    """The seed's measurement, from the VM (the container's host); hping3's exit status is not looked at."""
+    r = task("ansible.builtin.command", argv=["hping3", "-c", str(count), "-S", "-p", "80", "-i", "u100000", container_ip()])
+    text = r.get("stdout", "") + "\n" + r.get("stderr", "")
+    m = re.search(r"(\d+)% packet loss", text)
+    assert m, text
+    return int(m.group(1))
+
+
+def playbook(name: str, *extra: str) -> Tuple[Dict[str, int], str]:
+    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", name),
+                           "-e", "packetloss_hosts=%s" % HOST] + list(extra),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(), cwd=ROOT, check=False)
+    m = re.search(r"%s\s+:\s+(.*)" % HOST, proc.stdout)
+    assert m, proc.stdout[-3000:]
+    return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))), proc.stdout
+
+
+def faults() -> Dict[str, Any]:
+    facts = ok(task("netdiag.packetloss.packetloss_facts", container=CONTAINER, gather_subset=["tc", "iptables"]))
+    p = facts["ansible_facts"]["packetloss"]
+    netem = [q for q in p["tc"]["qdiscs"] if q["kind"] == "netem"]
+    return {"netem": [(q["interface"], q["options"]["loss"]) for q in netem],
+            "drops": sorted((r["chain"], round(r["statistic"]["probability"], 6)) for r in p["iptables"]["random_drop_rules"])}
+
+
+@pytest.fixture
+def clean() -> Any:
+    for module in ("netdiag.packetloss.netem", "netdiag.packetloss.random_drop"):
+        ok(task(module, state="absent", container=CONTAINER))
+    yield
+    for module in ("netdiag.packetloss.netem", "netdiag.packetloss.random_drop"):
+        task(module, state="absent", container=CONTAINER)
+
+
+def test_netem_module_on_a_real_netem_kernel(clean: Any) -> None:
+    seed = dict(state="present", container=CONTAINER, interface="eth0", loss=30)
+    dry = ok(task("netdiag.packetloss.netem", check=True, **seed))
+    assert dry["changed"] and "netem" not in in_container("tc", "qdisc", "show", "dev", "eth0")
+    assert "loss 30%" in dry["diff"][0]["after"]
+    r = ok(task("netdiag.packetloss.netem", **seed))
+    assert r["changed"] and r["added"][0]["options"]["loss"] == 30.0
+    assert re.search(r"qdisc netem \S+ root .*loss 30%", in_container("tc", "qdisc", "show", "dev", "eth0"))
+    assert ok(task("netdiag.packetloss.netem", **seed))["changed"] is False  # idempotent against the kernel's view
+
+    every = dict(state="present", container=CONTAINER, interface="eth0", loss=30, loss_correlation=25, delay="100ms",
+                 jitter="10ms", delay_correlation=20, duplicate=1, corrupt=0.1, reorder=5, gap=3, rate="10mbit",
+                 limit=500)
+    r = ok(task("netdiag.packetloss.netem", **every))
+    assert r["changed"], r
+    shown = in_container("tc", "qdisc", "show", "dev", "eth0")
+    for words in ("limit 500", "delay 100ms", "loss 30%", "duplicate 1%", "reorder 5%", "corrupt 0.1%", "rate 10Mbit",
+                  "gap 3"):
+        assert words in shown, (words, shown)
+    assert ok(task("netdiag.packetloss.netem", **every))["changed"] is False
+
+    # absent with bounds that do not match: nothing; then everything, with a backup that restores it
+    r = ok(task("netdiag.packetloss.netem", state="absent", container=CONTAINER, match={"loss": {"min": 50}}))
+    assert r["changed"] is False
+    r = ok(task("netdiag.packetloss.netem", state="absent", container=CONTAINER, backup=True))
+    assert r["changed"] and "netem" not in in_container("tc", "qdisc", "show", "dev", "eth0")
+    assert vm("stat", "-c", "%a", r["backup_file"]).strip() == "600"
+    vm("sh", "-c", r["backup_files"][0]["restore"])
+    assert "loss 30%" in in_container("tc", "qdisc", "show", "dev", "eth0")
+
+
+def test_seed_inject_remediate_verify(clean: Any) -> None:
+    recap, out = playbook("inject.yml")
+    assert recap["failed"] == 0 and recap["changed"] >= 2, out[-3000:]
+    assert faults() == {"netem": [("eth0", 30.0)], "drops": [("INPUT", 0.3), ("OUTPUT", 0.3)]}
+    assert playbook("inject.yml")[0]["changed"] == 0
+    assert hping_loss() > 0
+
+    recap, out = playbook("remediate.yml", "--check", "--diff", "-e", '{"packetloss_containers": ["%s"]}' % CONTAINER)
+    assert recap["failed"] == 0 and recap["changed"] == 2, out[-3000:]
+    assert "-qdisc netem" in out and "--A INPUT -m statistic" in out
+    assert faults() == {"netem": [("eth0", 30.0)], "drops": [("INPUT", 0.3), ("OUTPUT", 0.3)]}
+
+    probe = json.dumps({"packetloss_containers": [CONTAINER], "packetloss_probe_from": "host",
+                        "packetloss_probe_targets": [{"host": container_ip(), "port": 80, "count": 20}]})
+    recap, out = playbook("remediate.yml", "-e", probe)
+    assert recap["failed"] == 0 and recap["changed"] == 2, out[-3000:]
+    assert "every cause removed is gone" in out and "every probe within" in out
+    assert faults() == {"netem": [], "drops": []}
+    assert hping_loss() == 0
+    recap, out = playbook("remediate.yml", "-e", probe)
+    assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
