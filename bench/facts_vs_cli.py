@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: packetloss_facts over all layers vs the seed's CLI walk, on a namespace with 10,000 rules.
 
 Not a test. Run as root from the repository (after scripts/test or scripts/diagnose set up .venv):
@@ -85,7 +84,7 @@ def floor(save_prefix: str) -> None:
 def timed(fn, runs: int) -> list:
     fn()  # warm-up
     samples = []
-    for _ in range(runs):
+    for _run in range(runs):
         t = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t)
