@@ -12,8 +12,8 @@ between 0.7 and 0.9, so the same bytes go out whatever pyroute2 the target has.
 
 - remove: RTM_DELQDISC with the qdisc's parent and handle (a root netem gives way to the
   interface's default qdisc, as ``tc qdisc del dev X root`` does).
-- set: RTM_NEWQDISC with NLM_F_CREATE|NLM_F_REPLACE|NLM_F_EXCL and no handle on the root, which
-  makes the kernel build a new netem with exactly these options and graft it in one step
+- set: RTM_NEWQDISC with NLM_F_CREATE|NLM_F_REPLACE|NLM_F_EXCL and a handle no qdisc of the interface uses,
+  on the root, which makes the kernel build a new netem with exactly these options and graft it in one step
   (``tc qdisc change`` would keep attributes the request leaves out).
 
 This module_utils is PRIVATE and should only be used by this collection.
@@ -682,9 +682,22 @@ def plan_present(target: Target, v: Dict[str, Any], check_mode: bool = False) ->
         iface, " ".join(netem_words(wanted)))
     payload = encode_netem_options(v["options"])
 
+    # A handle no qdisc of the interface uses: with it, the kernel (6.1 as well as newer ones) creates the new netem
+    # and grafts it in place of the old root in one step; with handle 0 a kernel 6.1 refuses to replace an existing
+    # netem ("Exclusivity flag on, cannot modify").
+    used = set(parse_handle(r["handle"]) >> 16 for r in rows)
+    fresh = next(m for m in range(0x1000, 0xFFF0) if m not in used) << 16
+
+    replace_netem = root is not None and root["kind"] == "netem"
+
     def apply() -> None:
+        if replace_netem:
+            # The kernel checks a new duplicating netem against every netem still in the tree ("cannot mix
+            # duplicating netems"), the one it replaces included: take the old netem away first. In between, the
+            # interface has its default qdisc, which passes every packet.
+            tc_request(RTM_DELQDISC, 0, ifindex, parse_handle(root["handle"]), TC_H_ROOT, what="remove the old netem on %s" % iface)
         try:
-            tc_request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_EXCL, ifindex, 0, TC_H_ROOT, "netem", payload,
+            tc_request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_EXCL, ifindex, fresh, TC_H_ROOT, "netem", payload,
                        what="netem on %s" % iface)
         except TcError as exc:
             if exc.code == errno.ENOENT and (not exc.kernel_msg or "kind is unknown" in exc.kernel_msg) \

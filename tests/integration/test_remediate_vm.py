@@ -53,7 +53,8 @@ def ok(result: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def vm(*argv: str) -> str:
-    r = ok(task("ansible.builtin.command", argv=list(argv)))
+    # Ansible templates module arguments: keep docker's Go templates ({{.State.Pid}}) as they are
+    r = ok(task("ansible.builtin.command", argv=["{% raw %}" + a + "{% endraw %}" for a in argv]))
     return r["stdout"] + "\n" + r["stderr"]
 
 

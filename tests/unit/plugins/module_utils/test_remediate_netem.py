@@ -227,8 +227,11 @@ def test_present_is_idempotent_and_replaces_otherwise(kernel: List[Any]) -> None
     plan = rn.plan_present(HOST, rn.validate({"state": "present", "interface": "eth0", "loss": 20}))
     assert plan.changed and [r["handle"] for r in plan.removed] == ["8001:", "10:"]
     plan.steps[0].apply()
+    # the old netem goes first (a kernel refuses a duplicating netem beside another), then the new one with a
+    # handle no qdisc of eth0 uses (kernel 6.1 refuses to replace an existing netem under handle 0)
+    assert kernel[-2][:5] == (rn.RTM_DELQDISC, 0, 2, 0x80010000, rn.TC_H_ROOT)
     msg_type, flags, ifindex, handle, parent, kind, options = kernel[-1]
-    assert (msg_type, ifindex, handle, parent, kind) == (rn.RTM_NEWQDISC, 2, 0, rn.TC_H_ROOT, "netem")
+    assert (msg_type, ifindex, handle, parent, kind) == (rn.RTM_NEWQDISC, 2, 0x10000000, rn.TC_H_ROOT, "netem")
     assert flags == rn.NLM_F_CREATE | rn.NLM_F_REPLACE | rn.NLM_F_EXCL
     assert decode_netem_options(options)["loss"] == 20
     assert "tc qdisc replace dev eth0 root handle 8001: netem limit 1000 loss 30%" in plan.backup[0].content
