@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
     LAYERS, SEVERITIES, counter, interval_of, targets_of, worst_severity)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._report import _finding_text, now_iso
+from ansible_collections.netdiag.packetloss.plugins.module_utils._report import _finding_text, _num as _fmt, now_iso
 
 SCHEMA = "netdiag.packetloss/compliance/v1"
 STATUSES = ("pass", "fail", "skipped", "error")
@@ -134,14 +134,6 @@ def _verdicts(verdicts: Any, hosts: Optional[List[Any]] = None) -> List[Dict[str
             seen.add(str(h))
             out.append(missing_verdict(str(h)))
     return sorted(out, key=lambda v: str(v.get("host")))
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return ("%.3f" % v).rstrip("0").rstrip(".") if not v.is_integer() else "%d" % v
-    return str(v)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import struct
 from typing import Any, Callable, Dict, List
 
@@ -17,18 +16,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs, _rulesets, _tc_text
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import fixture
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def fixture(rel: str) -> str:
-    return read(os.path.join(FIXTURES, rel))
 
 
 def is_int(x: Any) -> bool:

@@ -13,18 +13,9 @@ import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "..", "fixtures")
-
-
-def read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def fixture(rel: str) -> str:
-    return read(os.path.join(FIXTURES, rel))
 
 
 CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "procfs.yml")))["cases"]
@@ -32,21 +23,6 @@ CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "procfs.yml")))["cases"]
 
 def load_json(rel: str) -> Any:
     return json.loads(fixture(rel))
-
-
-def assert_subset(actual: Any, expected: Any, path: str = "") -> None:
-    """Every key/element of ``expected`` is in ``actual`` with an equal value."""
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), path
-        for key, value in expected.items():
-            assert key in actual, "%s.%s missing" % (path, key)
-            assert_subset(actual[key], value, "%s.%s" % (path, key))
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), path
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_subset(a, e, "%s[%d]" % (path, i))
-    else:
-        assert actual == expected, "%s: %r != %r" % (path, actual, expected)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

@@ -36,14 +36,9 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate_rule
     without_lines,
 )
 from ansible_collections.netdiag.packetloss.plugins.module_utils._rulesets import parse_iptables_save, parse_nft_json
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import FIXTURES, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "..", "fixtures")
-
-
-def read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "remediate_rules.yml")))

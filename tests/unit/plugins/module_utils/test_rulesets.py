@@ -19,37 +19,12 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._rulesets impor
     parse_iptables_save,
     parse_nft_json,
 )
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "..", "fixtures")
-
-
-def read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def fixture(rel: str) -> str:
-    return read(os.path.join(FIXTURES, rel))
 
 
 CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "rulesets.yml")))
-
-
-def assert_subset(actual: Any, expected: Any, path: str = "") -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), path
-        for key, value in expected.items():
-            assert key in actual, "%s.%s missing" % (path, key)
-            assert_subset(actual[key], value, "%s.%s" % (path, key))
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), "%s: %r" % (path, actual)
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_subset(a, e, "%s[%d]" % (path, i))
-    elif isinstance(expected, float):
-        assert actual == pytest.approx(expected, abs=1e-9), path
-    else:
-        assert actual == expected, "%s: %r != %r" % (path, actual, expected)
 
 
 def all_rules(parsed: Dict[str, Any]) -> List[Dict[str, Any]]:

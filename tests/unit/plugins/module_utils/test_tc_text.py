@@ -18,40 +18,15 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import
     decode_netem_options,
     parse_tc_qdisc_show,
 )
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "..", "fixtures")
 UINT32_MAX = 0xFFFFFFFF
 HELPERS = {"pct": lambda p: int(round(p / 100.0 * UINT32_MAX)), "ms": lambda x: int(round(x * 1e6)),
            "ticks": lambda x: int(round(x * 1e6 / 64))}
 
 
-def read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def fixture(rel: str) -> str:
-    return read(os.path.join(FIXTURES, rel))
-
-
 CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "tc_text.yml")))
-
-
-def assert_subset(actual: Any, expected: Any, path: str = "") -> None:
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), path
-        for key, value in expected.items():
-            assert key in actual, "%s.%s missing" % (path, key)
-            assert_subset(actual[key], value, "%s.%s" % (path, key))
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), "%s: %r" % (path, actual)
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_subset(a, e, "%s[%d]" % (path, i))
-    elif isinstance(expected, float):
-        assert actual == pytest.approx(expected, rel=1e-12), path
-    else:
-        assert actual == expected, "%s: %r != %r" % (path, actual, expected)
 
 
 def value(v: Any) -> Any:
