@@ -57,3 +57,16 @@ notes:
     Use M(netdiag.packetloss.packetloss_facts) to gather several layers into it at once.
   - Every result carries C(collected_at) (UTC, ISO 8601) and C(elapsed) (seconds the collection took).
 """
+
+    RULES = r"""
+options:
+  rules:
+    description:
+      - Which rules to list in C(iptables.rules). C(all) lists every rule. C(drops) lists only the rules that can
+        drop (DROP or REJECT targets and drop/reject verdicts, and every rule with a statistic, numgen or random match,
+        such as kube-proxy's load balancing), which costs far less on rulesets of many thousand rules;
+        C(iptables.rule_count) counts every rule either way, and positions are the true ones.
+    type: str
+    choices: [all, drops]
+    default: all
+"""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netdiag.packetloss.plugins.plugin_utils._filters import guard as _guard
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _compliance
 
 try:
@@ -19,17 +19,6 @@ try:
     HAS_JMESPATH = True
 except ImportError:
     HAS_JMESPATH = False
-
-
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise AnsibleFilterError("%s: %s" % (fn.__name__, exc))
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
 
 
 def _expressions(allow: Any) -> List[Tuple[str, Any]]:

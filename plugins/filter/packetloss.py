@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible.errors import AnsibleFilterError
 
+from ansible_collections.netdiag.packetloss.plugins.plugin_utils._filters import guard as _guard
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _report
-
-
-def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise AnsibleFilterError("%s: %s" % (fn.__name__, exc))
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
 
 
 def _interval(value: Any) -> Optional[float]:

@@ -31,18 +31,10 @@ options:
     type: str
     choices: [ipv4, ipv6]
     default: ipv4
-  rules:
-    description:
-      - Which rules to list in C(iptables.rules). C(all) lists every rule. C(drops) lists only the rules that can
-        drop (DROP or REJECT targets and drop/reject verdicts, and every rule with a statistic, numgen or random match,
-        such as kube-proxy's load balancing), which costs far less on rulesets of many thousand rules;
-        C(iptables.rule_count) counts every rule either way, and positions are the true ones.
-    type: str
-    choices: [all, drops]
-    default: all
 extends_documentation_fragment:
   - netdiag.packetloss.target
   - netdiag.packetloss.target.facts
+  - netdiag.packetloss.target.rules
 """
 
 EXAMPLES = r"""

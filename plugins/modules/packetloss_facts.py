@@ -43,18 +43,10 @@ options:
     description: Read the driver statistics of each interface (as C(ethtool -S) prints them).
     type: bool
     default: true
-  rules:
-    description:
-      - Which rules to list in C(iptables.rules). C(all) lists every rule. C(drops) lists only the rules that can
-        drop (DROP or REJECT targets and drop/reject verdicts, and every rule with a statistic, numgen or random match,
-        such as kube-proxy's load balancing), which costs far less on rulesets of many thousand rules;
-        C(iptables.rule_count) counts every rule either way, and positions are the true ones.
-    type: str
-    choices: [all, drops]
-    default: all
 extends_documentation_fragment:
   - netdiag.packetloss.target
   - netdiag.packetloss.target.facts
+  - netdiag.packetloss.target.rules
 """
 
 EXAMPLES = r"""
