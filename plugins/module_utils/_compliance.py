@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
     LAYERS, SEVERITIES, counter, interval_of, targets_of, worst_severity)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._report import _finding_text, _num as _fmt, now_iso
+from ansible_collections.netdiag.packetloss.plugins.module_utils._report import _finding_text, _indent, _num as _fmt, now_iso
 
 SCHEMA = "netdiag.packetloss/compliance/v1"
 STATUSES = ("pass", "fail", "skipped", "error")
@@ -184,20 +184,6 @@ def junit(verdicts: Any) -> str:
         root.set(k, str(n))
     _indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _indent(elem: ET.Element, level: int = 0) -> None:
-    pad = "\n" + "  " * level
-    if len(elem):
-        if not (elem.text or "").strip():
-            elem.text = pad + "  "
-        child = elem
-        for child in elem:
-            _indent(child, level + 1)
-        if not (child.tail or "").strip():
-            child.tail = pad
-    if level and not (elem.tail or "").strip():
-        elem.tail = pad
 
 
 def summary(verdicts: Any, allow: Optional[List[Any]] = None, report_dir: Optional[str] = None,

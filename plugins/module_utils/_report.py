@@ -510,6 +510,7 @@ def _indent(elem: ET.Element, level: int = 0) -> None:
     if len(elem):
         if not (elem.text or "").strip():
             elem.text = pad + "  "
+        child = elem
         for child in elem:
             _indent(child, level + 1)
         if not (child.tail or "").strip():
