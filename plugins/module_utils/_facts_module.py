@@ -7,11 +7,13 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import LAYERS, Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
 from ansible_collections.netdiag.packetloss.plugins.module_utils._target import (
     HOST, Target, TargetError, netns_target, resolve, running_containers, container_target)
 
@@ -47,30 +49,56 @@ def _targets(module: AnsibleModule) -> List[Target]:
     return unique
 
 
-def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector] = None) -> None:
-    """Collect ``layers`` for the module's target(s) and exit with ``ansible_facts.packetloss``."""
-    p = module.params
-    if p.get("proc_root") and not os.path.isdir(p["proc_root"]):
-        module.fail_json(msg="proc_root %s is not a directory" % p["proc_root"])
-    for key in ("src", "iptables_src", "ip6tables_src", "nft_src"):
-        if p.get(key) and not os.path.isfile(p[key]):
-            module.fail_json(msg="%s: %s is not a file" % (key, p[key]))
-    collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
-    targets = _targets(module)
+def _snapshot(module: AnsibleModule, collector: Collector, targets: List[Target], layers: List[str]) -> Dict[str, Dict[str, Any]]:
     results: Dict[str, Dict[str, Any]] = {}
     for target in targets:
         try:
             results[target.label] = collector.collect(target, layers)
         except TargetError as exc:
             module.fail_json(msg=str(exc))
-    primary = results[targets[0].label]
-    facts = dict(primary)
+    return results
+
+
+def _facts(module: AnsibleModule, targets: List[Target], results: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    p = module.params
+    facts = dict(results[targets[0].label])
     if len(targets) > 1 or p.get("containers") not in (None, ["none"]) or p.get("namespaces"):
         facts["targets"] = results
+    return facts
+
+
+def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector] = None) -> None:
+    """Collect ``layers`` for the module's target(s) and exit with ``ansible_facts.packetloss``.
+
+    With a positive ``interval`` parameter: two snapshots that far apart, in this one module run; the first
+    goes to ``ansible_facts.packetloss_before``, the second to ``ansible_facts.packetloss``.
+    """
+    p = module.params
+    if p.get("proc_root") and not os.path.isdir(p["proc_root"]):
+        module.fail_json(msg="proc_root %s is not a directory" % p["proc_root"])
+    for key in ("src", "iptables_src", "ip6tables_src", "nft_src"):
+        if p.get(key) and not os.path.isfile(p[key]):
+            module.fail_json(msg="%s: %s is not a file" % (key, p[key]))
+    interval = float(p.get("interval") or 0)
+    if not 0 <= interval <= MAX_INTERVAL:
+        module.fail_json(msg="interval must be 0-%d seconds, got %s" % (MAX_INTERVAL, p.get("interval")))
+    if interval and p.get("proc_root"):
+        module.fail_json(msg="interval takes two snapshots of the live system: it cannot be combined with proc_root")
+    collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
+    targets = _targets(module)
+    started = time.time()
+    results = _snapshot(module, collector, targets, layers)
+    ansible_facts: Dict[str, Any] = {}
+    if interval:
+        ansible_facts["packetloss_before"] = _facts(module, targets, results)
+        time.sleep(max(0.0, started + interval - time.time()))
+        results = _snapshot(module, collector, targets, layers)
+    ansible_facts["packetloss"] = _facts(module, targets, results)
+    primary = results[targets[0].label]
     warnings = sorted(set(w for r in results.values() for w in r.get("warnings", [])))
     for w in warnings:
         module.warn(w)
-    module.exit_json(changed=False, ansible_facts={"packetloss": facts},
+    module.exit_json(changed=False, ansible_facts=ansible_facts,
                      collected_at=primary["collected_at"], elapsed=round(sum(r["elapsed"] for r in results.values()), 6))
 
 

@@ -329,13 +329,24 @@ def _read_replies(raw: socket.socket, ipv6: bool, dst: str, dport: int,
         del pending[our_port]
 
 
+def check_args(port: int, mode: str = "connect", count: int = 10, interval: float = 0.2, timeout: float = 1.0) -> None:
+    """Raise ProbeError for a value no probe should run with."""
+    if mode not in MODES:
+        raise ProbeError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
+    if not 1 <= port <= 65535:
+        raise ProbeError("port must be 1-65535, got %d" % port)
+    if not 1 <= count <= 10000:
+        raise ProbeError("count must be 1-10000, got %d" % count)
+    if not 0 <= interval <= 60:
+        raise ProbeError("interval must be 0-60 seconds, got %s" % interval)
+    if not 0.01 <= timeout <= 60:
+        raise ProbeError("timeout must be 0.01-60 seconds, got %s" % timeout)
+
+
 def run(host: str, port: int, mode: str = "connect", count: int = 10, interval: float = 0.2, timeout: float = 1.0,
         family: str = "any") -> Dict[str, Any]:
     """Probe ``host``:``port``; returns the summary (see summarize) plus the attempts and what was probed."""
-    if mode not in MODES:
-        raise ProbeError("mode must be one of %s" % ", ".join(MODES))
-    if not 1 <= port <= 65535:
-        raise ProbeError("port must be 1-65535")
+    check_args(port, mode, count, interval, timeout)
     fam, sockaddr = resolve(host, port, family)
     started = time.monotonic()
     attempts = (probe_syn if mode == "syn" else probe_connect)(fam, sockaddr, count, interval, timeout)
@@ -346,4 +357,4 @@ def run(host: str, port: int, mode: str = "connect", count: int = 10, interval: 
     return out
 
 
-__all__ = ["MODES", "ProbeError", "run", "summarize", "percentile", "syn_segment", "parse_reply", "resolve"]
+__all__ = ["MODES", "ProbeError", "check_args", "run", "summarize", "percentile", "syn_segment", "parse_reply", "resolve"]

@@ -43,6 +43,14 @@ options:
     description: Read the driver statistics of each interface (as C(ethtool -S) prints them).
     type: bool
     default: true
+  interval:
+    description:
+      - Seconds between two snapshots taken in this one module run (0-3600); C(0), the default, takes one.
+      - With two, C(ansible_facts.packetloss_before) holds the first and C(ansible_facts.packetloss) the second, the
+        pair the P(netdiag.packetloss.packetloss_diagnosis#filter) filter turns into counter deltas and rates.
+      - The module sleeps on the target in between, so two snapshots cost one round trip.
+    type: float
+    default: 0
 extends_documentation_fragment:
   - netdiag.packetloss.target
   - netdiag.packetloss.target.facts
@@ -58,6 +66,15 @@ EXAMPLES = r"""
   netdiag.packetloss.packetloss_facts:
     container: nginx
     gather_subset: [iptables, tc]
+
+- name: Two snapshots 5 seconds apart, in one round trip
+  netdiag.packetloss.packetloss_facts:
+    interval: 5
+
+- name: Their findings, from the counter deltas
+  ansible.builtin.debug:
+    msg: >-
+      {{ ansible_facts.packetloss_before | netdiag.packetloss.packetloss_findings(ansible_facts.packetloss, interval=5) }}
 
 - name: Read a /proc tree copied from a support bundle
   netdiag.packetloss.packetloss_facts:
@@ -78,12 +95,16 @@ ansible_facts:
         - C(targets) maps every target's label to the same structure when O(containers) or O(namespaces) is used.
       type: dict
       returned: always
+    packetloss_before:
+      description: The first of the two snapshots O(interval) takes, structured as C(packetloss).
+      type: dict
+      returned: when O(interval) is positive
 collected_at:
-  description: When the collection started (UTC, ISO 8601).
+  description: When the collection (with O(interval), the second one) started (UTC, ISO 8601).
   type: str
   returned: always
 elapsed:
-  description: Seconds the collection took, over all targets.
+  description: Seconds the collection (with O(interval), the second one) took, over all targets.
   type: float
   returned: always
 """
@@ -104,6 +125,7 @@ def main() -> None:
             namespaces=dict(type="list", elements="str", default=[]),
             ethtool=dict(type="bool", default=True),
             rules=dict(type="str", choices=["all", "drops"], default="all"),
+            interval=dict(type="float", default=0),
         ),
         mutually_exclusive=[("netns", "container")],
         supports_check_mode=True,

@@ -218,14 +218,6 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    if not 1 <= p["port"] <= 65535:
-        module.fail_json(msg="port must be 1-65535, got %d" % p["port"])
-    if not 1 <= p["count"] <= 10000:
-        module.fail_json(msg="count must be 1-10000, got %d" % p["count"])
-    if not 0 <= p["interval"] <= 60:
-        module.fail_json(msg="interval must be 0-60 seconds, got %s" % p["interval"])
-    if not 0.01 <= p["timeout"] <= 60:
-        module.fail_json(msg="timeout must be 0.01-60 seconds, got %s" % p["timeout"])
     try:
         result = run(p["host"], p["port"], mode=p["mode"], count=p["count"], interval=p["interval"],
                      timeout=p["timeout"], family=p["family"])

@@ -17,7 +17,7 @@ VM_INVENTORY = os.environ.get("NETDIAG_VM_INVENTORY")
 ABOVE_INFO = ("warning", "critical")
 
 
-def diagnose(tmp_path, check: bool = False, inventory: Optional[str] = None, **extra: Any) -> str:
+def diagnose(tmp_path, check: bool = False, inventory: Optional[str] = None, rc: int = 0, **extra: Any) -> str:
     """Run playbooks/diagnose.yml as a user does; the reports go to tmp_path/reports. Returns its output."""
     extra.setdefault("packetloss_report_dir", str(tmp_path / "reports"))
     vars_file = tmp_path / "extra-vars.json"
@@ -30,7 +30,8 @@ def diagnose(tmp_path, check: bool = False, inventory: Optional[str] = None, **e
     if check:
         cmd.append("--check")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
-    assert proc.returncode == 0, "diagnose.yml failed (%d):\n%s\n%s" % (proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:])
+    assert proc.returncode == rc, "diagnose.yml exited %d, not %d:\n%s\n%s" % (
+        proc.returncode, rc, proc.stdout[-4000:], proc.stderr[-2000:])
     return proc.stdout
 
 
@@ -139,6 +140,18 @@ while time.time() < end:
             pass
     time.sleep(0.05)
 """
+
+
+@pytest.mark.parametrize("extra,needle", [
+    ({"packetloss_containers": ["all", "nginx"]}, "containers must be all, none or a list of container names"),
+    ({"packetloss_thresholds": {"tcp.nosuch": {"severity": "info"}}}, "unknown finding id or layer 'tcp.nosuch'"),
+    ({"packetloss_probe_targets": [{"host": "127.0.0.1", "port": 0}]}, "port must be 1-65535, got 0"),
+    ({"packetloss_interval": 4000}, "interval must be 0-3600 seconds"),
+])
+def test_bad_input_fails_before_anything_is_read_or_written(tmp_path, extra, needle):
+    out = diagnose(tmp_path, rc=2, packetloss_containers=extra.pop("packetloss_containers", "none"), **extra)
+    assert needle in out, out[-3000:]
+    assert not (tmp_path / "reports").exists()
 
 
 def test_counter_faults_in_a_namespace_are_found_from_the_deltas(tmp_path, netns):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -64,6 +65,25 @@ def test_counters_come_from_the_namespace(netns):
     assert after["softnet"] and "time_squeeze" in after["softnet"][0]
 
 
+def test_interval_takes_both_snapshots_in_one_module_run(netns):
+    peer = sh("ip", "-4", "-o", "addr", "show", "scope", "global", ns=netns).split()[3].split("/")[0]
+    host_side = peer.rsplit(".", 1)[0] + ".1"
+    # pings all through the module run (ansible starts it about a second later), so they cross the interval
+    ping = subprocess.Popen(["ip", "netns", "exec", netns, "ping", "-q", "-c", "80", "-i", "0.1", host_side],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        result = run_module("packetloss_facts", netns=netns, gather_subset=["netstat"], interval=1.5)
+    finally:
+        ping.kill()
+        ping.wait()
+    assert not result.get("failed"), result
+    before, after = result["ansible_facts"]["packetloss_before"], result["ansible_facts"]["packetloss"]
+    assert after["timestamp"] - before["timestamp"] >= 1.5
+    sent = after["netstat"]["snmp"]["Icmp"]["OutEchos"] - before["netstat"]["snmp"]["Icmp"]["OutEchos"]
+    assert 5 <= sent <= 40, sent  # 10 a second over about 1.5 s
+    assert set(after["netstat"]["interfaces"]) == set(before["netstat"]["interfaces"])
+
+
 def test_tbf_qdisc_drops_are_read_over_netlink(netns):
     ifname = sh("ip", "-o", "link", "show", "type", "veth", ns=netns).split(":")[1].strip().split("@")[0]
     sh("tc", "qdisc", "add", "dev", ifname, "root", "tbf", "rate", "8kbit", "burst", "1600", "limit", "1600", ns=netns)
@@ -120,6 +140,8 @@ def test_host_lab_container_random_drops_with_hits(host_lab):
     ({"interfaces": ["nosuch0"]}, "unknown interface(s): nosuch0"),
     ({"gather_subset": ["bogus"]}, "unknown gather_subset value(s): bogus"),
     ({"proc_root": "/nonexistent"}, "proc_root /nonexistent is not a directory"),
+    ({"interval": -1}, "interval must be 0-3600 seconds, got -1"),
+    ({"interval": 1, "proc_root": "/proc"}, "cannot be combined with proc_root"),
 ])
 def test_bad_input_is_a_clear_error(args, needle):
     result = run_module("packetloss_facts", **args)

@@ -1,0 +1,149 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One host's diagnosis in one task (see plugins/modules/diagnose.py for the documentation).
+
+collect (packetloss_facts on the target, both snapshots in one module run) -> analyze (the same pure functions
+as the packetloss_diagnosis filter, here in the controller's worker) -> facts. With probes, the snapshots are two
+module runs and the probes run between them, as the interval's traffic.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _compliance, _probe, _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
+
+FACTS_MODULE = "netdiag.packetloss.packetloss_facts"
+PROBE_MODULE = "netdiag.packetloss.probe"
+
+ARGUMENT_SPEC: Dict[str, Any] = dict(
+    gather_subset=dict(type="list", elements="str", default=["all"]),
+    containers=dict(type="list", elements="str", default=["all"]),
+    namespaces=dict(type="list", elements="str", default=[]),
+    interval=dict(type="float", default=5.0),
+    thresholds=dict(type="dict", default={}),
+    probes=dict(type="list", elements="dict", default=[]),
+    probe_from=dict(type="str", choices=["controller", "host"], default="controller"),
+    host=dict(type="str"),
+)
+PROBE_DEFAULTS: Dict[str, Any] = dict(mode="connect", count=10, interval=0.2, timeout=1.0, family="any")
+PROBE_KEYS = frozenset(("host", "port", "target", "name") + tuple(PROBE_DEFAULTS))
+
+
+def check_containers(containers: List[str]) -> List[str]:
+    """[all], [none] or names; raise ValueError for a mix."""
+    if not containers:
+        return ["none"]
+    if len(containers) > 1 and ("all" in containers or "none" in containers):
+        raise ValueError("containers must be all, none or a list of container names, got %s" % ", ".join(containers))
+    return list(containers)
+
+
+def check_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """A probe as the probe module takes it (defaults filled in); raise ValueError for a bad one."""
+    unknown = sorted(set(spec) - PROBE_KEYS)
+    if unknown:
+        raise ValueError("probe %r: unknown key(s) %s (known: %s)" % (spec, ", ".join(unknown), ", ".join(sorted(PROBE_KEYS))))
+    if not isinstance(spec.get("host"), str) or not spec["host"]:
+        raise ValueError("probe %r: host (a name or address) is required" % (spec,))
+    out = dict(PROBE_DEFAULTS, **spec)
+    try:
+        out["port"], out["count"] = int(out.get("port")), int(out["count"])
+        out["interval"], out["timeout"] = float(out["interval"]), float(out["timeout"])
+    except (TypeError, ValueError):
+        raise ValueError("probe %r: port and count must be integers, interval and timeout numbers" % (spec,))
+    if out["family"] not in ("any", "ipv4", "ipv6"):
+        raise ValueError("probe %r: family must be any, ipv4 or ipv6" % (spec,))
+    try:
+        _probe.check_args(out["port"], out["mode"], out["count"], out["interval"], out["timeout"])
+    except _probe.ProbeError as exc:
+        raise ValueError("probe %r: %s" % (spec, exc))
+    return out
+
+
+def probe_args(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The probe module's arguments of a checked probe (its labels left out)."""
+    return dict((k, v) for k, v in spec.items() if k not in ("target", "name"))
+
+
+class ActionModule(ActionBase):
+    """Runs packetloss_facts (and the probes) on the target, the analysis in the controller's worker."""
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        task_vars = task_vars or {}
+        self._warnings: List[str] = []
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _unused, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            containers = check_containers(args["containers"])
+            thresholds = args["thresholds"] or None
+            _analyze.merge_thresholds(thresholds)
+            probes = [check_probe(p) for p in args["probes"]]
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc))
+        interval = args["interval"]
+        if not 0 <= interval <= MAX_INTERVAL:
+            raise AnsibleActionFail("interval must be 0-%d seconds, got %s" % (MAX_INTERVAL, interval))
+        facts_args = dict(gather_subset=args["gather_subset"], containers=containers, namespaces=args["namespaces"],
+                          rules="drops")
+        host = args["host"] or task_vars.get("inventory_hostname") or "localhost"
+
+        if not probes:
+            # both snapshots in one module run: one round trip whatever the interval
+            facts = self._facts(dict(facts_args, interval=interval), task_vars)
+            before, after = (facts.get("packetloss_before"), facts["packetloss"]) if interval else (facts["packetloss"], None)
+            probe_results: List[Dict[str, Any]] = []
+        else:
+            before = self._facts(facts_args, task_vars)["packetloss"]
+            started = time.monotonic()  # the first snapshot is done: the interval is at least what was asked
+            probe_results = [self._probe(p, args["probe_from"], task_vars) for p in probes]
+            after = None
+            if interval:
+                time.sleep(max(0.0, started + interval - time.monotonic()))
+                after = self._facts(facts_args, task_vars)["packetloss"]
+
+        seconds = interval if interval else None
+        diagnosis = _report.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
+        rates = _compliance.key_rates(before, after, seconds) if after is not None else {}
+        above = _analyze.at_least(diagnosis["findings"], "warning")
+        result.update(
+            changed=False,
+            ansible_facts=dict(packetloss_diagnosis=diagnosis, packetloss_findings=diagnosis["findings"],
+                               packetloss_key_rates=rates),
+            worst=diagnosis["worst"], counts=diagnosis["counts"],
+            msg="; ".join("%s %s %s: %s" % (f["severity"], f["target"], f["id"], f["summary"]) for f in above)
+            or "no findings above info (%d info)" % len(diagnosis["findings"]),
+        )
+        if self._warnings:
+            result["warnings"] = self._warnings
+        return result
+
+    def _facts(self, module_args: Dict[str, Any], task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        res = self._execute_module(module_name=FACTS_MODULE, module_args=module_args, task_vars=task_vars)
+        if res.get("failed") or "ansible_facts" not in res:
+            raise AnsibleActionFail("%s failed: %s" % (FACTS_MODULE, res.get("msg") or res.get("module_stderr") or res),
+                                    result=res)
+        self._warnings.extend(str(w) for w in res.get("warnings") or [] if str(w) not in self._warnings)
+        return res["ansible_facts"]
+
+    def _probe(self, spec: Dict[str, Any], probe_from: str, task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        """One probe's result with its spec as ``item``, the shape normalize_probes reads; a failure is kept."""
+        if probe_from == "host":
+            res = self._execute_module(module_name=PROBE_MODULE, module_args=probe_args(spec), task_vars=task_vars)
+            res = dict(res)
+        else:
+            try:
+                res = dict(_probe.run(**probe_args(spec)))
+            except (_probe.ProbeError, OSError) as exc:
+                res = dict(failed=True, msg=str(exc))
+        res["item"] = spec
+        return res
+
+
+__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args"]

@@ -1,0 +1,13 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bounds shared by the modules (on the target) and the action plugins (on the controller).
+
+This module_utils is PRIVATE and should only be used by this collection. It imports nothing, so an action plugin
+can use it without loading the collectors (and pyroute2) into every controller worker.
+"""
+from __future__ import annotations
+
+# The longest interval between two snapshots, in seconds.
+MAX_INTERVAL = 3600
+
+__all__ = ["MAX_INTERVAL"]
