@@ -8,7 +8,8 @@ On one fleet (lab/fleet/fleet-lab start MAX), with the same forks, in one run, f
   diagnose0  playbooks/diagnose.yml with packetloss_interval 0 (one snapshot)
   diagnose   playbooks/diagnose.yml with the default interval (two snapshots, 5 s apart)
   naive      bench/fleet_naive.yml: the seed's walk as 7 ansible.builtin.command tasks, output registered
-  diagnose0_noreports  diagnose0 with packetloss_reports false: the gathering and analysis without the report files
+  diagnose0_nonetlink  diagnose0 with packetloss_gather_subset [iptables, conntrack]: without the two layers that
+                       read rtnetlink through pyroute2, whose import is most of the fact module's CPU time
 
 Before each N a ping warms the SSH ControlPersist masters of those hosts, so every playbook starts from the same
 connection state. Writes bench/fleet_results.json and the plot docs/fleet-bench.svg (drawn here, no plotting library).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,11 +30,11 @@ from typing import Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLEET_LAB = os.path.join(ROOT, "lab", "fleet", "fleet-lab")
-PLAYS = ("floor", "diagnose0", "diagnose0_noreports", "diagnose", "naive")
+PLAYS = ("floor", "diagnose0", "diagnose0_nonetlink", "diagnose", "naive")
 LABELS = {"floor": "floor (ping)", "diagnose0": "diagnose.yml, interval 0", "diagnose": "diagnose.yml, interval 5 s",
-          "diagnose0_noreports": "diagnose.yml, interval 0, no reports", "naive": "naive (7 command tasks)"}
+          "diagnose0_nonetlink": "diagnose.yml, interval 0, no tc/netstat", "naive": "naive (7 command tasks)"}
 COLORS = {"floor": "#555555", "diagnose0": "#1f77b4", "diagnose": "#2ca02c", "naive": "#d62728",
-          "diagnose0_noreports": "#9467bd"}
+          "diagnose0_nonetlink": "#9467bd"}
 
 
 def sh(argv: List[str], env: Optional[Dict[str, str]] = None) -> str:
@@ -50,43 +52,108 @@ def fleet_size(inventory: str) -> int:
         return len((yaml.safe_load(f) or {}).get("fleet", {}).get("hosts", {}))
 
 
-def playbook(name: str, inventory: str, n: int, forks: int, extra: Dict[str, object]) -> float:
+CGROUP_CPU = ("/sys/fs/cgroup/docker/%s/cpu.stat", "/sys/fs/cgroup/system.slice/docker-%s.scope/cpu.stat",
+              "/sys/fs/cgroup/unified/docker/%s/cpu.stat")
+
+
+def container_ids(n: int) -> List[str]:
+    """The ids of the containers of fleet01..fleetN (the default fleet's names), [] when they are not all there."""
+    wanted = ["netdiag-fleet-%02d" % i for i in range(1, n + 1)]
+    proc = subprocess.run(["docker", "inspect", "-f", "{{.Id}}"] + wanted, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, check=False)
+    ids = proc.stdout.split()
+    return ids if proc.returncode == 0 and len(ids) == n else []
+
+
+def targets_cpu(ids: List[str]) -> Optional[float]:
+    """CPU seconds the containers have used (their cgroups' usage_usec), None where it cannot be read."""
+    total = 0.0
+    for cid in ids:
+        for pattern in CGROUP_CPU:
+            try:
+                with open(pattern % cid) as f:
+                    total += int(dict(line.split() for line in f)["usage_usec"]) / 1e6
+                break
+            except (OSError, KeyError, ValueError):
+                continue
+        else:
+            return None
+    return total
+
+
+def idle_rate(ids: List[str], seconds: float = 5.0) -> Optional[float]:
+    """CPU seconds per second the containers use with no playbook running (the fault generators of some hosts)."""
+    before = targets_cpu(ids)
+    time.sleep(seconds)
+    after = targets_cpu(ids)
+    return (after - before) / seconds if ids and before is not None and after is not None else None
+
+
+def playbook(name: str, inventory: str, n: int, forks: int, extra: Dict[str, object],
+             ids: Optional[List[str]] = None, idle: Optional[float] = None) -> Dict[str, Optional[float]]:
+    """Wall seconds, and CPU seconds of the controller (ansible-playbook and every process it waited for: workers,
+    ssh clients) and of the N target containers (less what they use idle over the same wall time)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     argv = ["ansible-playbook", name, "-i", inventory, "-f", str(forks), "--limit", "fleet[0:%d]" % (n - 1),
             "-e", json.dumps(extra)]
+    ru0, tc0 = resource.getrusage(resource.RUSAGE_CHILDREN), targets_cpu(ids or [])
     start = time.monotonic()
     sh(argv, env)
-    return round(time.monotonic() - start, 3)
+    wall = round(time.monotonic() - start, 3)
+    ru1, tc1 = resource.getrusage(resource.RUSAGE_CHILDREN), targets_cpu(ids or [])
+    controller = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    targets = None
+    if ids and tc0 is not None and tc1 is not None and idle is not None:
+        targets = round(tc1 - tc0 - idle * wall, 3)
+    return {"wall": wall, "controller_cpu": round(controller, 3), "targets_cpu": targets}
 
 
 def run(hosts: List[int], forks: int, interval: float, repeat: int, inventory: str, report_dir: str) -> Dict[str, object]:
     results: Dict[str, Dict[str, List[float]]] = dict((p, {}) for p in PLAYS)
+    cpu: Dict[str, Dict[str, List[Dict[str, Optional[float]]]]] = dict((p, {}) for p in PLAYS)
     for n in hosts:
+        ids = container_ids(n)
         playbook("bench/fleet_floor.yml", inventory, n, forks, {})  # warm the ControlPersist masters
+        idle = idle_rate(ids)
         for _run in range(repeat):
             for play in PLAYS:
                 if play == "floor":
-                    t = playbook("bench/fleet_floor.yml", inventory, n, forks, {})
+                    r = playbook("bench/fleet_floor.yml", inventory, n, forks, {}, ids, idle)
                 elif play == "naive":
-                    t = playbook("bench/fleet_naive.yml", inventory, n, forks, {})
+                    r = playbook("bench/fleet_naive.yml", inventory, n, forks, {}, ids, idle)
                 else:
-                    t = playbook("playbooks/diagnose.yml", inventory, n, forks, {
-                        "packetloss_interval": interval if play == "diagnose" else 0,
-                        "packetloss_reports": play != "diagnose0_noreports",
-                        "packetloss_report_dir": os.path.join(report_dir, play)})
-                results[play].setdefault(str(n), []).append(t)
-                print("%3d hosts  %-10s %7.2f s" % (n, play, t), flush=True)
+                    extra: Dict[str, object] = {"packetloss_interval": interval if play == "diagnose" else 0,
+                                                "packetloss_report_dir": os.path.join(report_dir, play)}
+                    if play == "diagnose0_nonetlink":
+                        extra["packetloss_gather_subset"] = ["iptables", "conntrack"]
+                    r = playbook("playbooks/diagnose.yml", inventory, n, forks, extra, ids, idle)
+                results[play].setdefault(str(n), []).append(r["wall"])  # type: ignore[arg-type]
+                cpu[play].setdefault(str(n), []).append(r)
+                print("%3d hosts  %-20s %7.2f s wall, CPU: controller %6.2f s, targets %s" % (
+                    n, play, r["wall"], r["controller_cpu"],
+                    "%6.2f s" % r["targets_cpu"] if r["targets_cpu"] is not None else "n/a"), flush=True)
     med = dict((p, dict((k, statistics.median(v)) for k, v in r.items())) for p, r in results.items())
+    cpu_med: Dict[str, Dict[str, Dict[str, Optional[float]]]] = {}
+    for p, per_n in cpu.items():
+        cpu_med[p] = {}
+        for k, runs in per_n.items():
+            cpu_med[p][k] = {}
+            for key in ("controller_cpu", "targets_cpu"):
+                values = [r[key] for r in runs if r[key] is not None]
+                cpu_med[p][k][key] = round(statistics.median(values), 3) if values else None
     ratios = {}
     for k in med["floor"]:
         f, d0, d5, nv = med["floor"][k], med["diagnose0"][k], med["diagnose"][k], med["naive"][k]
         ratios[k] = {"diagnose0_over_floor": round(d0 / f, 2),
-                     "diagnose0_noreports_over_floor": round(med["diagnose0_noreports"][k] / f, 2),
+                     "diagnose0_nonetlink_over_floor": round(med["diagnose0_nonetlink"][k] / f, 2),
                      "diagnose_over_floor_plus_interval": round(d5 / (f + interval), 2),
                      "naive_over_diagnose0": round(nv / d0, 2),
-                     "naive_over_diagnose": round(nv / d5, 2)}
+                     "naive_over_diagnose": round(nv / d5, 2),
+                     "diagnose0_over_floor_controller_cpu": round(
+                         (cpu_med["diagnose0"][k]["controller_cpu"] or 0) / (cpu_med["floor"][k]["controller_cpu"] or 1), 2)}
     return {"hosts": hosts, "forks": forks, "interval": interval, "repeat": repeat, "cpus": os.cpu_count(),
             "loadavg_at_end": os.getloadavg(), "seconds": results, "median": med, "ratios": ratios,
+            "cpu_seconds_median": cpu_med,
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 

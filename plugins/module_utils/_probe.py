@@ -21,7 +21,7 @@ import selectors
 import socket
 import struct
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 MODES = ("connect", "syn")
 TCP_SYN, TCP_RST, TCP_ACK = 0x02, 0x04, 0x10
@@ -179,44 +179,61 @@ def _status_of(err: int) -> str:
     return "error"
 
 
+def _schedule(count: int, interval: float, timeout: float, pending: Dict[Any, Tuple[Any, ...]],
+              send: Callable[[int], None], expire: Callable[[Tuple[Any, ...]], None],
+              wait: Callable[[float], None]) -> None:
+    """The send loop both modes share: attempt i goes out at start + i * interval (``send(i)``); a ``pending``
+    entry (key -> (sent at, ...)) is dropped ``timeout`` seconds after it went out (``expire(entry)`` first);
+    in between, ``wait(seconds)`` takes the replies that come until the next deadline."""
+    start = time.monotonic()
+    sent = 0
+    while sent < count or pending:
+        now = time.monotonic()
+        if sent < count and now >= start + sent * interval:
+            send(sent)
+            sent += 1
+            continue
+        for key, entry in list(pending.items()):
+            if now - entry[0] >= timeout:
+                expire(entry)
+                del pending[key]
+        deadlines = [entry[0] + timeout for entry in pending.values()]
+        if sent < count:
+            deadlines.append(start + sent * interval)
+        wait(max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.0)
+
+
 def probe_connect(family: int, sockaddr: Tuple[Any, ...], count: int, interval: float, timeout: float) -> List[Dict[str, Any]]:
     attempts = [_attempt(i + 1) for i in range(count)]
     sel = selectors.DefaultSelector()
-    pending: Dict[int, Tuple[socket.socket, float, Dict[str, Any]]] = {}
-    start = time.monotonic()
-    sent = 0
+    pending: Dict[int, Tuple[float, socket.socket, Dict[str, Any]]] = {}  # seq -> (sent at, socket, attempt)
+
+    def send(i: int) -> None:
+        a = attempts[i]
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setblocking(False)
+        t0 = time.monotonic()
+        err = s.connect_ex(sockaddr)
+        if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+            sel.register(s, selectors.EVENT_WRITE, a["seq"])
+            pending[a["seq"]] = (t0, s, a)
+        else:
+            _finish_connect(a, s, err, t0)
+
+    def expire(entry: Tuple[Any, ...]) -> None:
+        sel.unregister(entry[1])
+        entry[1].close()
+
+    def wait(seconds: float) -> None:
+        for key, _mask in sel.select(seconds):
+            t0, s, a = pending.pop(key.data)
+            sel.unregister(s)
+            _finish_connect(a, s, s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), t0)
+
     try:
-        while sent < count or pending:
-            now = time.monotonic()
-            if sent < count and now >= start + sent * interval:
-                a = attempts[sent]
-                sent += 1
-                s = socket.socket(family, socket.SOCK_STREAM)
-                s.setblocking(False)
-                t0 = time.monotonic()
-                err = s.connect_ex(sockaddr)
-                if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
-                    sel.register(s, selectors.EVENT_WRITE, a["seq"])
-                    pending[a["seq"]] = (s, t0, a)
-                else:
-                    _finish_connect(a, s, err, t0)
-                continue
-            for seq, (s, t0, a) in list(pending.items()):
-                if now - t0 >= timeout:
-                    sel.unregister(s)
-                    s.close()
-                    del pending[seq]
-            deadlines = [t0 + timeout for _s, t0, _a in pending.values()]
-            if sent < count:
-                deadlines.append(start + sent * interval)
-            wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.0
-            for key, _mask in sel.select(wait):
-                seq = key.data
-                s, t0, a = pending.pop(seq)
-                sel.unregister(s)
-                _finish_connect(a, s, s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), t0)
+        _schedule(count, interval, timeout, pending, send, expire, wait)
     finally:
-        for s, _t0, _a in pending.values():
+        for _t0, s, _a in pending.values():
             s.close()
         sel.close()
     return attempts
@@ -260,38 +277,31 @@ def probe_syn(family: int, sockaddr: Tuple[Any, ...], count: int, interval: floa
     pending: Dict[int, Tuple[float, int, Dict[str, Any]]] = {}  # source port -> (sent at, seq number, attempt)
     sel = selectors.DefaultSelector()
     sel.register(raw, selectors.EVENT_READ)
-    start = time.monotonic()
-    sent = 0
+    scope = (0, sockaddr[3] if len(sockaddr) > 3 else 0) if ipv6 else ()
+
+    def send(i: int) -> None:
+        a = attempts[i]
+        hold = socket.socket(family, socket.SOCK_STREAM)
+        hold.bind((src, 0) + scope)
+        reserved.append(hold)
+        sport = hold.getsockname()[1]
+        isn = int.from_bytes(os.urandom(4), "big")
+        segment = syn_segment(src, dst, sport, dport, isn, ipv6)
+        t0 = time.monotonic()
+        try:
+            raw.sendto(segment, (dst, 0) + scope)
+        except OSError as exc:
+            a["status"] = _status_of(exc.errno or 0) if exc.errno in _UNREACHABLE else "error"
+            a["error"] = exc.strerror
+            return
+        pending[sport] = (t0, isn, a)
+
+    def wait(seconds: float) -> None:
+        if sel.select(seconds):
+            _read_replies(raw, ipv6, dst, dport, pending)
+
     try:
-        while sent < count or pending:
-            now = time.monotonic()
-            if sent < count and now >= start + sent * interval:
-                a = attempts[sent]
-                sent += 1
-                hold = socket.socket(family, socket.SOCK_STREAM)
-                hold.bind((src, 0) if not ipv6 else (src, 0, 0, sockaddr[3] if len(sockaddr) > 3 else 0))
-                reserved.append(hold)
-                sport = hold.getsockname()[1]
-                isn = int.from_bytes(os.urandom(4), "big")
-                segment = syn_segment(src, dst, sport, dport, isn, ipv6)
-                t0 = time.monotonic()
-                try:
-                    raw.sendto(segment, (dst, 0) if not ipv6 else (dst, 0, 0, sockaddr[3] if len(sockaddr) > 3 else 0))
-                except OSError as exc:
-                    a["status"] = _status_of(exc.errno or 0) if exc.errno in _UNREACHABLE else "error"
-                    a["error"] = exc.strerror
-                    continue
-                pending[sport] = (t0, isn, a)
-                continue
-            for sport, (t0, _isn, a) in list(pending.items()):
-                if now - t0 >= timeout:
-                    del pending[sport]
-            deadlines = [t0 + timeout for t0, _i, _a in pending.values()]
-            if sent < count:
-                deadlines.append(start + sent * interval)
-            wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.0
-            if sel.select(wait):
-                _read_replies(raw, ipv6, dst, dport, pending)
+        _schedule(count, interval, timeout, pending, send, lambda entry: None, wait)
     finally:
         sel.close()
         raw.close()

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from typing import Any, Dict, Iterator, List
 
@@ -44,6 +45,35 @@ def run_module(module: str, check: bool = False, **args: Any) -> Dict[str, Any]:
     if head.split("|")[-1].strip().startswith("FAILED"):
         data["failed"] = True
     return data
+
+
+def play_task(inventory: str, host: str, module: str, check: bool = False, **args: Any) -> Dict[str, Any]:
+    """Run one task (``module`` by its full name, with diff) on ``host`` as a playbook; return what it registered.
+
+    A failed task is returned, not raised (``ignore_errors``): its ``failed`` and ``msg`` are the test's to check.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out, book = os.path.join(tmp, "out.json"), os.path.join(tmp, "play.yml")
+        play = [{"hosts": host, "gather_facts": False, "tasks": [
+            {"name": "run", module: args, "register": "r", "ignore_errors": True, "diff": True},
+            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
+             "delegate_to": "localhost", "check_mode": False, "diff": False}]}]
+        with open(book, "w") as handle:
+            json.dump(play, handle)
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_HOST_KEY_CHECKING="False")
+        proc = subprocess.run(["ansible-playbook", "-i", inventory, book] + (["--check"] if check else []),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, check=False)
+        if not os.path.exists(out):
+            raise AssertionError("the play did not run (exit %d): %s" % (proc.returncode, proc.stdout[-3000:]))
+        with open(out) as handle:
+            return json.load(handle)
+
+
+def ok(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The result, after asserting the task did not fail."""
+    assert not result.get("failed"), result.get("msg")
+    return result
 
 
 @pytest.fixture

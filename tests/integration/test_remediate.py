@@ -8,18 +8,16 @@ rule for rule and in order (counters aside). This kernel has no sch_netem: netem
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from conftest import ROOT, sh
+from conftest import ROOT, ok, play_task, sh
 
 FIXTURES = os.path.join(ROOT, "tests", "unit", "fixtures", "iptables")
 INVENTORY = os.path.join(ROOT, "playbooks", "inventory", "localhost.yml")
@@ -31,27 +29,8 @@ BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "mangle": ("PREROUTING", "I
 # ---- helpers --------------------------------------------------------------------------------------
 
 def run_task(module: str, check: bool = False, **args: Any) -> Dict[str, Any]:
-    """Run netdiag.packetloss.<module> as a playbook task (with diff) and return the registered result."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out, book = os.path.join(tmp, "out.json"), os.path.join(tmp, "play.yml")
-        play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-            {"name": "run", "netdiag.packetloss." + module: args, "register": "r", "ignore_errors": True, "diff": True},
-            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
-             "check_mode": False, "diff": False}]}]
-        with open(book, "w") as handle:
-            json.dump(play, handle)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-        proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, book] + (["--check"] if check else []),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, check=False)
-        if not os.path.exists(out):
-            raise AssertionError("the play did not run (exit %d): %s" % (proc.returncode, proc.stdout[-3000:]))
-        with open(out) as handle:
-            return json.load(handle)
-
-
-def ok(result: Dict[str, Any]) -> Dict[str, Any]:
-    assert not result.get("failed"), result.get("msg")
-    return result
+    """Run netdiag.packetloss.<module> on localhost as a playbook task (with diff); return the registered result."""
+    return play_task(INVENTORY, "localhost", "netdiag.packetloss." + module, check, **args)
 
 
 def in_ns(ns: str, *argv: str, data: Optional[str] = None, check: bool = True) -> subprocess.CompletedProcess:

@@ -11,12 +11,11 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from typing import Any, Dict, Tuple
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, ok, play_task
 
 INVENTORY = os.environ.get("NETDIAG_VM_INVENTORY")
 pytestmark = pytest.mark.skipif(not INVENTORY, reason="NETDIAG_VM_INVENTORY is not set (the VM lab is not running)")
@@ -31,25 +30,7 @@ def env() -> Dict[str, str]:
 
 def task(module: str, check: bool = False, **args: Any) -> Dict[str, Any]:
     """One task on vmlab (module is a full name), registered result back, diff included."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out, book = os.path.join(tmp, "out.json"), os.path.join(tmp, "play.yml")
-        play = [{"hosts": HOST, "gather_facts": False, "tasks": [
-            {"name": "run", module: args, "register": "r", "ignore_errors": True, "diff": True},
-            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
-             "delegate_to": "localhost", "check_mode": False, "diff": False}]}]
-        with open(book, "w") as handle:
-            json.dump(play, handle)
-        proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, book] + (["--check"] if check else []),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(), cwd=ROOT, check=False)
-        if not os.path.exists(out):
-            raise AssertionError("the play did not run (exit %d): %s" % (proc.returncode, proc.stdout[-3000:]))
-        with open(out) as handle:
-            return json.load(handle)
-
-
-def ok(result: Dict[str, Any]) -> Dict[str, Any]:
-    assert not result.get("failed"), result.get("msg")
-    return result
+    return play_task(INVENTORY or "", HOST, module, check, **args)
 
 
 def vm(*argv: str) -> str:
