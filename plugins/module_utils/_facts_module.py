@@ -86,12 +86,13 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
         module.fail_json(msg="interval takes two snapshots of the live system: it cannot be combined with proc_root")
     collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
     targets = _targets(module)
-    started = time.time()
     results = _snapshot(module, collector, targets, layers)
     ansible_facts: Dict[str, Any] = {}
     if interval:
         ansible_facts["packetloss_before"] = _facts(module, targets, results)
-        time.sleep(max(0.0, started + interval - time.time()))
+        # every target's second snapshot starts at least interval seconds after its first one did
+        wake = max(float(r.get("timestamp") or 0) for r in results.values()) + interval
+        time.sleep(max(0.0, wake - time.time()))
         results = _snapshot(module, collector, targets, layers)
     ansible_facts["packetloss"] = _facts(module, targets, results)
     primary = results[targets[0].label]

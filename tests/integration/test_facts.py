@@ -84,6 +84,16 @@ def test_interval_takes_both_snapshots_in_one_module_run(netns):
     assert set(after["netstat"]["interfaces"]) == set(before["netstat"]["interfaces"])
 
 
+def test_interval_is_at_least_the_asked_one_for_every_target(netns):
+    result = run_module("packetloss_facts", namespaces=[netns], gather_subset=["netstat", "iptables"], interval=1)
+    assert not result.get("failed"), result
+    before = result["ansible_facts"]["packetloss_before"]["targets"]
+    after = result["ansible_facts"]["packetloss"]["targets"]
+    assert set(before) == set(after) == {"host", "netns:" + netns}
+    for label in after:
+        assert after[label]["timestamp"] - before[label]["timestamp"] >= 1.0, label
+
+
 def test_tbf_qdisc_drops_are_read_over_netlink(netns):
     ifname = sh("ip", "-o", "link", "show", "type", "veth", ns=netns).split(":")[1].strip().split("@")[0]
     sh("tc", "qdisc", "add", "dev", ifname, "root", "tbf", "rate", "8kbit", "burst", "1600", "limit", "1600", ns=netns)
