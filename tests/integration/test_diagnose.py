@@ -154,6 +154,18 @@ def test_bad_input_fails_before_anything_is_read_or_written(tmp_path, extra, nee
     assert not (tmp_path / "reports").exists()
 
 
+def test_a_probe_that_cannot_run_is_reported_and_the_diagnosis_goes_on(tmp_path):
+    out = diagnose(tmp_path, packetloss_containers="none", packetloss_interval=1,
+                   packetloss_probe_targets=[{"host": "no-such-host.invalid", "port": 80, "name": "broken"},
+                                             {"host": "127.0.0.1", "port": 1, "count": 3, "interval": 0}])
+    doc = report(tmp_path, "localhost", "host")
+    probes = dict((p["name"], p) for p in doc["probes"])
+    assert probes["broken"]["failed"] and "cannot resolve no-such-host.invalid" in probes["broken"]["msg"], probes
+    closed = probes["127.0.0.1:1 connect"]  # a closed port answers every attempt with a RST: no loss
+    assert not closed["failed"] and closed["sent"] == 3 and closed["answered"] == 3 and closed["loss_percent"] == 0
+    assert doc["interval"] >= 1 and "localhost: " in out
+
+
 def test_counter_faults_in_a_namespace_are_found_from_the_deltas(tmp_path, netns):
     ifname = sh("ip", "-o", "link", "show", "type", "veth", ns=netns).split(":")[1].strip().split("@")[0]
     addr = sh("ip", "-4", "-o", "addr", "show", "dev", ifname, ns=netns).split()[3].split("/")[0]
