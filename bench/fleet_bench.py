@@ -161,7 +161,7 @@ def svg(data: Dict[str, object]) -> str:
     """Wall time vs hosts, one line per playbook: a small hand-written SVG."""
     med: Dict[str, Dict[str, float]] = data["median"]  # type: ignore[assignment]
     hosts = sorted(int(k) for k in med["floor"])
-    w, h, left, right, top, bottom = 780, 420, 60, 280, 40, 50
+    w, h, left, right, top, bottom = 820, 420, 60, 310, 40, 50
     xmax = max(hosts)
     ymax = max(max(v.values()) for v in med.values())
     step = 10 if ymax <= 100 else 20 if ymax <= 200 else 50
