@@ -1,6 +1,7 @@
 """The fleet lab over real SSH: a small fleet of its own (NETDIAG_FLEET_ID 29, four hosts: clean, a random-drop rule
 in a user chain, a dropping tbf, a listen-queue overflow); diagnose.yml finds exactly the planted faults on each
-host and nothing on the clean one, and compliance.yml fails exactly the faulty hosts. About a minute
+host and nothing on the clean one, and compliance.yml fails exactly the faulty hosts; and two Debian bullseye hosts
+(ID 28: Python 3.9, pyroute2 0.5) are diagnosed with every layer read. About a minute
 (``pytest -k 'not fleet'`` leaves it out)."""
 from __future__ import annotations
 
@@ -16,21 +17,33 @@ from conftest import ROOT
 
 FLEET_LAB = os.path.join(ROOT, "lab", "fleet", "fleet-lab")
 ENV = dict(os.environ, NETDIAG_FLEET_ID="29", NETDIAG_FLEET_FAULTS="clean user_chain tbf listen_overflow")
+# Debian bullseye hosts: Python 3.9 and pyroute2 0.5, the oldest targets the modules are meant to run on
+OLD_ENV = dict(os.environ, NETDIAG_FLEET_ID="28", NETDIAG_FLEET_FAULTS="random_drop clean",
+               NETDIAG_FLEET_SUITE="bullseye")
 
 
-@pytest.fixture(scope="module")
-def fleet() -> Iterator[Dict[str, Any]]:
-    proc = subprocess.run([FLEET_LAB, "start", "4"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def start_fleet(env: Dict[str, str], n: int) -> Iterator[Dict[str, Any]]:
+    proc = subprocess.run([FLEET_LAB, "start", str(n)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, check=False)
     try:
         assert proc.returncode == 0, proc.stdout
-        inventory = subprocess.run([FLEET_LAB, "inventory"], env=ENV, stdout=subprocess.PIPE, text=True,
+        inventory = subprocess.run([FLEET_LAB, "inventory"], env=env, stdout=subprocess.PIPE, text=True,
                                    check=True).stdout.strip()
         with open(inventory) as f:
             hosts = yaml.safe_load(f)["fleet"]["hosts"]
         yield {"inventory": inventory, "hosts": hosts}
     finally:
-        subprocess.run([FLEET_LAB, "stop"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        subprocess.run([FLEET_LAB, "stop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Dict[str, Any]]:
+    yield from start_fleet(ENV, 4)
+
+
+@pytest.fixture(scope="module")
+def old_fleet() -> Iterator[Dict[str, Any]]:
+    yield from start_fleet(OLD_ENV, 2)
 
 
 def playbook(name: str, inventory: str, tmp_path, **extra: Any) -> Tuple[int, str]:
@@ -66,6 +79,22 @@ def test_diagnose_finds_exactly_the_planted_faults(fleet, tmp_path) -> None:
         assert all(c["available"] for c in doc["layers"].values()), (host, doc["layers"])
     # the containers are the hosts: no container targets
     assert sorted(os.listdir(tmp_path / "reports" / "fleet01")) == ["host.json"]
+
+
+def test_python_3_9_targets_are_diagnosed_with_every_layer(old_fleet, tmp_path) -> None:
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    versions = subprocess.run(["ansible", "fleet", "-i", old_fleet["inventory"], "-m", "ansible.builtin.command",
+                               "-a", "python3 -c 'import sys, pyroute2; print(sys.version_info[:2], pyroute2.__version__)'"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    assert versions.returncode == 0 and versions.stdout.count("(3, 9) 0.5.") == 2, versions.stdout
+    rc, out = playbook("diagnose.yml", old_fleet["inventory"], tmp_path, packetloss_interval=1)
+    assert rc == 0, out[-4000:]
+    for host, hv in old_fleet["hosts"].items():
+        with open(tmp_path / "reports" / host / "host.json") as f:
+            doc = json.load(f)
+        assert found(doc["findings"]) == planted(hv["fleet_expected_findings"]), (host, hv["fleet_fault"], doc["findings"])
+        assert all(c["available"] for c in doc["layers"].values()), (host, doc["layers"])
+        assert doc["interval"] >= 1
 
 
 def test_compliance_fails_exactly_the_faulty_hosts(fleet, tmp_path) -> None:
