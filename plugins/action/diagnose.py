@@ -30,8 +30,7 @@ ARGUMENT_SPEC: Dict[str, Any] = dict(
     probe_from=dict(type="str", choices=["controller", "host"], default="controller"),
     host=dict(type="str"),
 )
-PROBE_DEFAULTS: Dict[str, Any] = dict(mode="connect", count=10, interval=0.2, timeout=1.0, family="any")
-PROBE_KEYS = frozenset(("host", "port", "target", "name") + tuple(PROBE_DEFAULTS))
+PROBE_KEYS = frozenset(("host", "port", "target", "name") + tuple(_probe.DEFAULTS))
 
 
 def check_containers(containers: List[str]) -> List[str]:
@@ -50,14 +49,14 @@ def check_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError("probe %r: unknown key(s) %s (known: %s)" % (spec, ", ".join(unknown), ", ".join(sorted(PROBE_KEYS))))
     if not isinstance(spec.get("host"), str) or not spec["host"]:
         raise ValueError("probe %r: host (a name or address) is required" % (spec,))
-    out = dict(PROBE_DEFAULTS, **spec)
+    out = dict(_probe.DEFAULTS, **spec)
     try:
         out["port"], out["count"] = int(out.get("port")), int(out["count"])
         out["interval"], out["timeout"] = float(out["interval"]), float(out["timeout"])
     except (TypeError, ValueError):
         raise ValueError("probe %r: port and count must be integers, interval and timeout numbers" % (spec,))
-    if out["family"] not in ("any", "ipv4", "ipv6"):
-        raise ValueError("probe %r: family must be any, ipv4 or ipv6" % (spec,))
+    if out["family"] not in _probe.FAMILIES:
+        raise ValueError("probe %r: family must be one of %s" % (spec, ", ".join(_probe.FAMILIES)))
     try:
         _probe.check_args(out["port"], out["mode"], out["count"], out["interval"], out["timeout"])
     except _probe.ProbeError as exc:

@@ -24,6 +24,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 MODES = ("connect", "syn")
+FAMILIES = ("any", "ipv4", "ipv6")
+# What a probe does when not told otherwise (the probe module, the diagnose action and run() take these).
+DEFAULTS: Dict[str, Any] = {"mode": "connect", "count": 10, "interval": 0.2, "timeout": 1.0, "family": "any"}
 TCP_SYN, TCP_RST, TCP_ACK = 0x02, 0x04, 0x10
 IPV6_CHECKSUM = getattr(socket, "IPV6_CHECKSUM", 7)
 SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
@@ -353,8 +356,9 @@ def check_args(port: int, mode: str = "connect", count: int = 10, interval: floa
         raise ProbeError("timeout must be 0.01-60 seconds, got %s" % timeout)
 
 
-def run(host: str, port: int, mode: str = "connect", count: int = 10, interval: float = 0.2, timeout: float = 1.0,
-        family: str = "any") -> Dict[str, Any]:
+def run(host: str, port: int, mode: str = DEFAULTS["mode"], count: int = DEFAULTS["count"],
+        interval: float = DEFAULTS["interval"], timeout: float = DEFAULTS["timeout"],
+        family: str = DEFAULTS["family"]) -> Dict[str, Any]:
     """Probe ``host``:``port``; returns the summary (see summarize) plus the attempts and what was probed."""
     check_args(port, mode, count, interval, timeout)
     fam, sockaddr = resolve(host, port, family)
@@ -367,4 +371,4 @@ def run(host: str, port: int, mode: str = "connect", count: int = 10, interval: 
     return out
 
 
-__all__ = ["MODES", "ProbeError", "check_args", "run", "summarize", "percentile", "syn_segment", "parse_reply", "resolve"]
+__all__ = ["DEFAULTS", "FAMILIES", "MODES", "ProbeError", "check_args", "run", "summarize", "percentile", "syn_segment", "parse_reply", "resolve"]

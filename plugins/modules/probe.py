@@ -201,7 +201,7 @@ attempts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._probe import MODES, ProbeError, run
+from ansible_collections.netdiag.packetloss.plugins.module_utils._probe import DEFAULTS, FAMILIES, MODES, ProbeError, run
 
 
 def main() -> None:
@@ -209,11 +209,11 @@ def main() -> None:
         argument_spec=dict(
             host=dict(type="str", required=True),
             port=dict(type="int", required=True),
-            mode=dict(type="str", choices=list(MODES), default="connect"),
-            count=dict(type="int", default=10),
-            interval=dict(type="float", default=0.2),
-            timeout=dict(type="float", default=1.0),
-            family=dict(type="str", choices=["any", "ipv4", "ipv6"], default="any"),
+            mode=dict(type="str", choices=list(MODES), default=DEFAULTS["mode"]),
+            count=dict(type="int", default=DEFAULTS["count"]),
+            interval=dict(type="float", default=DEFAULTS["interval"]),
+            timeout=dict(type="float", default=DEFAULTS["timeout"]),
+            family=dict(type="str", choices=list(FAMILIES), default=DEFAULTS["family"]),
         ),
         supports_check_mode=True,
     )
