@@ -248,6 +248,9 @@ def test_vm_lab_conntrack_table_at_its_limit(tmp_path):
         vm_adhoc("ansible.builtin.shell",
                  "sysctl -w net.netfilter.nf_conntrack_max=$(( $(cat /proc/sys/net/netfilter/nf_conntrack_count) + 64 ))")
         vm_adhoc("ansible.builtin.shell", FLOOD, "-B", "90", "-P", "0")
+        # the precondition: the flood (started in the background, slow to start under emulation) has filled the table
+        vm_adhoc("ansible.builtin.shell", "for i in $(seq 1 60); do [ $(cat /proc/sys/net/netfilter/nf_conntrack_count)"
+                 " -ge $(( $(cat /proc/sys/net/netfilter/nf_conntrack_max) - 8 )) ] && exit 0; sleep 0.5; done; exit 1")
         diagnose(tmp_path, inventory=VM_INVENTORY, packetloss_hosts="vmlab", packetloss_become=True,
                  packetloss_containers="none", packetloss_interval=5)
     finally:
@@ -255,7 +258,7 @@ def test_vm_lab_conntrack_table_at_its_limit(tmp_path):
                  "sysctl -w net.netfilter.nf_conntrack_max=%s" % original.group(1))
     host = report(tmp_path, "vmlab", "host")
     found = dict((f["id"], f) for f in host["findings"])
-    assert found.get("conntrack.limit", {}).get("severity") == "critical", host["findings"]
+    assert found.get("conntrack.limit", {}).get("severity") == "critical", (host["findings"], host["layers"])
     # whether the full table also makes the kernel drop (or early-drop) entries within the interval depends on the
     # flood's timing under emulation; when it does, the finding must carry a rising counter
     dropped = [found[i] for i in ("conntrack.drop", "conntrack.early_drop") if i in found]
