@@ -49,7 +49,7 @@ def _read(path: str) -> str:
 def _layer(fn: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
     try:
         out = fn()
-    except (Unavailable, ParseError, LookupError, RuntimeError) as exc:
+    except (Unavailable, ParseError, LookupError, RuntimeError, OSError) as exc:
         return {"available": False, "reason": str(exc)}
     out["available"] = True
     return out

@@ -1,10 +1,11 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Links and qdiscs of the current network namespace, over rtnetlink with pyroute2.
+"""Links and qdiscs of the current network namespace, and its nf_tables tables, over netlink.
 
-pyroute2 opens the socket and runs the dumps; the qdisc messages are decoded here from
-their raw bytes (pyroute2's own netem decoder stops at TCA_NETEM_RATE and differs between
-0.7 and 0.9), so the result is the same with every pyroute2 version.
+Each is one dump on a plain AF_NETLINK socket, its messages decoded here from their raw bytes - the same
+whatever Python libraries the target has. (pyroute2 did the dumps before; importing it loads every one of its
+submodules, about 0.1-0.2 s of CPU per module run, more than all the reading costs; and its own netem decoder
+stops at TCA_NETEM_RATE and differs between versions.)
 
 This module_utils is PRIVATE and should only be used by this collection.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import array
 import fcntl
+import os
 import socket
 import struct
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -19,6 +21,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import decode_netem_options
 
 NLMSG_HDRLEN = 16
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCMSG_LEN = 20
 TCA_KIND, TCA_OPTIONS, TCA_STATS, TCA_STATS2 = 1, 2, 3, 7
 TCA_STATS_BASIC, TCA_STATS_QUEUE, TCA_STATS_PKT64 = 1, 3, 8
@@ -89,8 +93,7 @@ def decode_options(kind: str, raw: Optional[bytes]) -> Dict[str, Any]:
     return {"raw_length": len(raw)}
 
 
-def _decode_qdisc(msg: Any, names: Dict[int, str]) -> Dict[str, Any]:
-    buf = bytes(msg.data[msg.offset:msg.offset + msg.length])
+def _decode_qdisc(buf: bytes, names: Dict[int, str]) -> Dict[str, Any]:
     _family, ifindex, handle, parent, _info = struct.unpack_from("=B3xiIII", buf, NLMSG_HDRLEN)
     kind, options, stats2, legacy = "", None, None, None
     for akind, payload in _attrs(buf, NLMSG_HDRLEN + TCMSG_LEN, len(buf)):
@@ -118,39 +121,92 @@ def _decode_qdisc(msg: Any, names: Dict[int, str]) -> Dict[str, Any]:
     }
 
 
-def _link_row(link: Any) -> Dict[str, Any]:
-    stats = link.get_attr("IFLA_STATS64") or link.get_attr("IFLA_STATS") or {}
-    return {
-        "ifindex": link["index"],
-        "operstate": link.get_attr("IFLA_OPERSTATE"),
-        "mtu": link.get_attr("IFLA_MTU"),
-        "qdisc": link.get_attr("IFLA_QDISC"),
-        "kind": _link_kind(link),
-        "stats": dict((k, int(v)) for k, v in dict(stats).items() if isinstance(v, int)),
-    }
+# struct rtnl_link_stats64 / rtnl_link_stats, as far as every kernel since 2.6 has them (what pyroute2 names too)
+LINK_STATS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped",
+              "multicast", "collisions", "rx_length_errors", "rx_over_errors", "rx_crc_errors", "rx_frame_errors",
+              "rx_fifo_errors", "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_fifo_errors",
+              "tx_heartbeat_errors", "tx_window_errors", "rx_compressed", "tx_compressed")
+IFINFOMSG_LEN = 16
+IFLA_IFNAME, IFLA_MTU, IFLA_QDISC, IFLA_STATS, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_STATS64 = 3, 4, 6, 7, 16, 18, 23
+IFLA_INFO_KIND = 1
+OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
+NETLINK_ROUTE = 0
+RTM_GETLINK, RTM_GETQDISC = 18, 38
 
 
-def _link_kind(link: Any) -> Optional[str]:
-    info = link.get_attr("IFLA_LINKINFO")
-    return info.get_attr("IFLA_INFO_KIND") if info is not None else None
+def _string(payload: bytes) -> str:
+    return payload.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _link_stats(payload: bytes, width: int) -> Dict[str, int]:
+    fmt = "=Q" if width == 8 else "=I"
+    count = min(len(LINK_STATS), len(payload) // width)
+    return dict((LINK_STATS[i], struct.unpack_from(fmt, payload, i * width)[0]) for i in range(count))
+
+
+def decode_link(buf: bytes) -> Tuple[str, Dict[str, Any]]:
+    """(name, row) of one RTM_NEWLINK message (struct ifinfomsg and its attributes)."""
+    _family, _type, ifindex, _flags, _change = struct.unpack_from("=BxHiII", buf, NLMSG_HDRLEN)
+    name = ""
+    row: Dict[str, Any] = {"ifindex": ifindex, "operstate": None, "mtu": None, "qdisc": None, "kind": None, "stats": {}}
+    stats32: Optional[bytes] = None
+    for kind, payload in _attrs(buf, NLMSG_HDRLEN + IFINFOMSG_LEN, len(buf)):
+        if kind == IFLA_IFNAME:
+            name = _string(payload)
+        elif kind == IFLA_MTU and len(payload) >= 4:
+            row["mtu"] = struct.unpack_from("=I", payload)[0]
+        elif kind == IFLA_QDISC:
+            row["qdisc"] = _string(payload)
+        elif kind == IFLA_OPERSTATE and payload:
+            row["operstate"] = OPERSTATES[payload[0]] if payload[0] < len(OPERSTATES) else str(payload[0])
+        elif kind == IFLA_LINKINFO:
+            for ikind, ipayload in _attrs(payload, 0, len(payload)):
+                if ikind == IFLA_INFO_KIND:
+                    row["kind"] = _string(ipayload)
+        elif kind == IFLA_STATS64:
+            row["stats"] = _link_stats(payload, 8)
+        elif kind == IFLA_STATS:
+            stats32 = payload
+    if not row["stats"] and stats32 is not None:
+        row["stats"] = _link_stats(stats32, 4)
+    return name, row
+
+
+def dump(protocol: int, msg_type: int, header: bytes) -> Iterator[bytes]:
+    """Every message of one netlink dump request (``header``: the family's header after the nlmsghdr).
+
+    Raises OSError for a socket error or an error the kernel answers with.
+    """
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
+    try:
+        sock.settimeout(5)
+        sock.send(struct.pack("=IHHII", NLMSG_HDRLEN + len(header), msg_type, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + header)
+        while True:
+            data = sock.recv(1 << 20)
+            pos = 0
+            while pos + NLMSG_HDRLEN <= len(data):
+                length, kind = struct.unpack_from("=IH", data, pos)
+                if length < NLMSG_HDRLEN or kind == NLMSG_DONE:
+                    return
+                if kind == NLMSG_ERROR:
+                    err = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0]
+                    if err:
+                        raise OSError(err, os.strerror(err))
+                    return
+                yield data[pos:pos + length]
+                pos += (length + 3) & ~3
+    finally:
+        sock.close()
 
 
 class Netlink:
-    """One rtnetlink socket in the current namespace, for links and qdiscs."""
+    """The links and qdiscs of the current namespace: one rtnetlink dump each, the links read once."""
 
     def __init__(self) -> None:
-        # Imported here, not with the module: importing pyroute2 loads every one of its submodules (about 0.1 s of
-        # CPU per module run, more than the rest of a collection), and the conntrack and iptables layers need none.
-        try:
-            from pyroute2 import IPRoute  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise RuntimeError("the python library pyroute2 is required on the target "
-                               "(Debian/Ubuntu: python3-pyroute2; pip: pyroute2): %s" % exc)
-        self._ipr = IPRoute()
-        self._links: Optional[List[Any]] = None
+        self._links: Optional[Dict[str, Dict[str, Any]]] = None
 
     def close(self) -> None:
-        self._ipr.close()
+        """Nothing stays open between dumps; kept so that it can be used as a context manager."""
 
     def __enter__(self) -> "Netlink":
         return self
@@ -158,16 +214,15 @@ class Netlink:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _all_links(self) -> List[Any]:
+    def links(self) -> Dict[str, Dict[str, Any]]:
         if self._links is None:
-            self._links = list(self._ipr.get_links())
+            # ifinfomsg: family AF_UNSPEC, type, index, flags, change
+            header = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
+            self._links = dict(decode_link(m) for m in dump(NETLINK_ROUTE, RTM_GETLINK, header))
         return self._links
 
     def names(self) -> Dict[int, str]:
-        return dict((l["index"], l.get_attr("IFLA_IFNAME")) for l in self._all_links())
-
-    def links(self) -> Dict[str, Dict[str, Any]]:
-        return dict((l.get_attr("IFLA_IFNAME"), _link_row(l)) for l in self._all_links())
+        return dict((row["ifindex"], name) for name, row in self.links().items())
 
     def qdiscs(self, interfaces: Optional[List[str]] = None) -> List[Dict[str, Any]]:
         names = self.names()
@@ -175,7 +230,9 @@ class Netlink:
             unknown = sorted(set(interfaces) - set(names.values()))
             if unknown:
                 raise LookupError("unknown interface(s): %s (present: %s)" % (", ".join(unknown), ", ".join(sorted(names.values()))))
-        rows = [_decode_qdisc(m, names) for m in self._ipr.get_qdiscs()]
+        # tcmsg: family AF_UNSPEC, ifindex 0 (every interface), handle, parent, info
+        header = struct.pack("=B3xiIII", 0, 0, 0, 0, 0)
+        rows = [_decode_qdisc(m, names) for m in dump(NETLINK_ROUTE, RTM_GETQDISC, header)]
         if interfaces:
             rows = [r for r in rows if r["interface"] in interfaces]
         return rows
@@ -227,8 +284,6 @@ NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_GETTABLE = 1
 NFTA_TABLE_NAME = 1
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_ERROR, NLMSG_DONE = 2, 3
 NFT_FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
 
 
@@ -237,34 +292,14 @@ def nft_tables() -> Optional[List[Tuple[str, str]]]:
 
     One netlink dump, a millisecond; `nft list tables` fetches the whole ruleset first.
     """
+    out: List[Tuple[str, str]] = []
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        # nfgenmsg: family AF_UNSPEC, version 0, res_id 0
+        for msg in dump(NETLINK_NETFILTER, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, struct.pack("=BBH", 0, 0, 0)):
+            family = struct.unpack_from("=B", msg, NLMSG_HDRLEN)[0]
+            for akind, payload in _attrs(msg, NLMSG_HDRLEN + 4, len(msg)):
+                if akind == NFTA_TABLE_NAME:
+                    out.append((NFT_FAMILIES.get(family, str(family)), _string(payload)))
     except OSError:
         return None
-    try:
-        sock.settimeout(5)
-        msg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE
-        # nlmsghdr + nfgenmsg (family AF_UNSPEC, version 0, res_id 0)
-        sock.send(struct.pack("=IHHII", 20, msg_type, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + struct.pack("=BBH", 0, 0, 0))
-        out: List[Tuple[str, str]] = []
-        while True:
-            data = sock.recv(65536)
-            pos = 0
-            while pos + NLMSG_HDRLEN <= len(data):
-                length, kind = struct.unpack_from("=IH", data, pos)
-                if length < NLMSG_HDRLEN:
-                    return out
-                if kind == NLMSG_DONE:
-                    return out
-                if kind == NLMSG_ERROR:
-                    errno_ = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0]
-                    return None if errno_ else out
-                family = struct.unpack_from("=B", data, pos + NLMSG_HDRLEN)[0]
-                for akind, payload in _attrs(data, pos + NLMSG_HDRLEN + 4, pos + length):
-                    if akind == NFTA_TABLE_NAME:
-                        out.append((NFT_FAMILIES.get(family, str(family)), payload.split(b"\0", 1)[0].decode("ascii", "replace")))
-                pos += (length + 3) & ~3
-    except OSError:
-        return None
-    finally:
-        sock.close()
+    return out

@@ -2,13 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """netem qdiscs: remove them (all, one interface's, or those whose settings match bounds) or set one.
 
-Reading goes through _netlink (pyroute2's rtnetlink dump, netem options decoded from the raw
+Reading goes through _netlink (an rtnetlink dump on a plain socket, netem options decoded from the raw
 attribute). Changes are single rtnetlink requests built here: the netem TCA_OPTIONS payload is
 encoded by ``encode_netem_options``, the inverse of _tc_text.decode_netem_options, laid out as
 iproute2's tc lays it out (struct tc_netem_qopt, then CORR, REORDER, ECN, CORRUPT, SLOT, LOSS,
 RATE64, RATE, PRNG_SEED; LATENCY64/JITTER64 when a time is not a whole number of 64 ns ticks).
-pyroute2's own netem encoder knows only part of these attributes and its request API differs
-between 0.7 and 0.9, so the same bytes go out whatever pyroute2 the target has.
+(pyroute2's netem encoder knows only part of these attributes, and its request API differs between
+versions.)
 
 - remove: RTM_DELQDISC with the qdisc's parent and handle (a root netem gives way to the
   interface's default qdisc, as ``tc qdisc del dev X root`` does).
@@ -524,8 +524,8 @@ def _read_qdiscs(interfaces: Optional[List[str]]) -> List[Dict[str, Any]]:
             return nl.qdiscs(interfaces)
     except LookupError as exc:
         raise RemediationError(str(exc).strip("'\""))
-    except RuntimeError as exc:  # pyroute2 missing
-        raise RemediationError(str(exc))
+    except OSError as exc:
+        raise RemediationError("cannot read the qdiscs over netlink: %s" % exc)
 
 
 def _show(rows: List[Dict[str, Any]], interfaces: List[str]) -> str:

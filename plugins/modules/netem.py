@@ -15,9 +15,9 @@ description:
   - With O(state=present), makes the root qdisc of O(interface) a netem with exactly the given options (what is not
     given is off, C(limit) is 1000 as with C(tc)). When the root is already such a netem nothing happens; otherwise
     one rtnetlink request builds the new netem and grafts it in place of the old root qdisc.
-  - Works over rtnetlink (no C(tc) binary needed) - the qdiscs are read with pyroute2 and the netem options decoded
-    from the kernel's raw attribute; changes are sent as single requests whose netem options are encoded here, so the
-    result is the same with pyroute2 0.7 and 0.9.
+  - Works over rtnetlink (no C(tc) binary and no Python library needed) - the qdiscs are read with one dump on a
+    netlink socket and the netem options decoded from the kernel's raw attribute; changes are sent as single requests
+    whose netem options are encoded here.
   - On a kernel without netem (C(CONFIG_NET_SCH_NETEM) not set) O(state=present) fails with
     C(the kernel has no sch_netem ...) and changes nothing.
 author: netdiag.packetloss contributors (@netdiag)
@@ -115,8 +115,6 @@ options:
     default: /var/backups/netdiag-packetloss
 extends_documentation_fragment:
   - netdiag.packetloss.target
-requirements:
-  - pyroute2 (Debian C(python3-pyroute2), 0.7 or later) on the target, to read the qdiscs.
 attributes:
   check_mode:
     support: full

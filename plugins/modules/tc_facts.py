@@ -8,9 +8,9 @@ module: tc_facts
 short_description: Read every qdisc with its decoded options and statistics, over netlink
 version_added: 0.1.0
 description:
-  - What C(tc -s qdisc show) prints, as structured facts, read over rtnetlink with pyroute2 (no C(tc) binary needed).
+  - What C(tc -s qdisc show) prints, as structured facts, read over rtnetlink on a plain netlink socket (no C(tc) binary and no Python library needed).
   - For netem, the options are decoded from the kernel's raw attribute (loss, duplicate, corrupt and reorder as
-    percentages, delay and jitter in milliseconds, rate, limit, correlations), the same with pyroute2 0.7 and 0.9.
+    percentages, delay and jitter in milliseconds, rate, limit, correlations).
 author: netdiag.packetloss contributors (@netdiag)
 options:
   interfaces:
