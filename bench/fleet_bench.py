@@ -9,7 +9,8 @@ On one fleet (lab/fleet/fleet-lab start MAX), with the same forks, in one run, f
   diagnose   playbooks/diagnose.yml with the default interval (two snapshots, 5 s apart)
   naive      bench/fleet_naive.yml: the seed's walk as 7 ansible.builtin.command tasks, output registered
   diagnose0_nonetlink  diagnose0 with packetloss_gather_subset [iptables, conntrack]: without the two layers that
-                       read rtnetlink through pyroute2, whose import is most of the fact module's CPU time
+                       read rtnetlink (tc, netstat), to show what they cost (they used pyroute2 until its import
+                       turned out to be most of the fact module's CPU time; now a plain AF_NETLINK socket)
 
 Before each N a ping warms the SSH ControlPersist masters of those hosts, so every playbook starts from the same
 connection state. Writes bench/fleet_results.json and the plot docs/fleet-bench.svg (drawn here, no plotting library).

@@ -3,7 +3,7 @@
 """Bounds shared by the modules (on the target) and the action plugins (on the controller).
 
 This module_utils is PRIVATE and should only be used by this collection. It imports nothing, so an action plugin
-can use it without loading the collectors (and pyroute2) into every controller worker.
+can use it without loading the collectors into every controller worker.
 """
 from __future__ import annotations
 

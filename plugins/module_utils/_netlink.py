@@ -172,6 +172,27 @@ def decode_link(buf: bytes) -> Tuple[str, Dict[str, Any]]:
     return name, row
 
 
+def split_messages(data: bytes) -> Tuple[List[bytes], bool]:
+    """The messages of one datagram of a dump, and whether the dump ended in it (NLMSG_DONE, or an ack).
+
+    Raises OSError for an error the kernel answers with (NLMSG_ERROR with a non-zero errno).
+    """
+    out: List[bytes] = []
+    pos = 0
+    while pos + NLMSG_HDRLEN <= len(data):
+        length, kind = struct.unpack_from("=IH", data, pos)
+        if length < NLMSG_HDRLEN or pos + length > len(data) or kind == NLMSG_DONE:
+            return out, True
+        if kind == NLMSG_ERROR:
+            err = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0] if length >= NLMSG_HDRLEN + 4 else 0
+            if err:
+                raise OSError(err, os.strerror(err))
+            return out, True
+        out.append(data[pos:pos + length])
+        pos += (length + 3) & ~3
+    return out, False
+
+
 def dump(protocol: int, msg_type: int, header: bytes) -> Iterator[bytes]:
     """Every message of one netlink dump request (``header``: the family's header after the nlmsghdr).
 
@@ -181,20 +202,10 @@ def dump(protocol: int, msg_type: int, header: bytes) -> Iterator[bytes]:
     try:
         sock.settimeout(5)
         sock.send(struct.pack("=IHHII", NLMSG_HDRLEN + len(header), msg_type, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + header)
-        while True:
-            data = sock.recv(1 << 20)
-            pos = 0
-            while pos + NLMSG_HDRLEN <= len(data):
-                length, kind = struct.unpack_from("=IH", data, pos)
-                if length < NLMSG_HDRLEN or kind == NLMSG_DONE:
-                    return
-                if kind == NLMSG_ERROR:
-                    err = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0]
-                    if err:
-                        raise OSError(err, os.strerror(err))
-                    return
-                yield data[pos:pos + length]
-                pos += (length + 3) & ~3
+        done = False
+        while not done:
+            messages, done = split_messages(sock.recv(1 << 20))
+            yield from messages
     finally:
         sock.close()
 

@@ -7,8 +7,7 @@ attribute). Changes are single rtnetlink requests built here: the netem TCA_OPTI
 encoded by ``encode_netem_options``, the inverse of _tc_text.decode_netem_options, laid out as
 iproute2's tc lays it out (struct tc_netem_qopt, then CORR, REORDER, ECN, CORRUPT, SLOT, LOSS,
 RATE64, RATE, PRNG_SEED; LATENCY64/JITTER64 when a time is not a whole number of 64 ns ticks).
-(pyroute2's netem encoder knows only part of these attributes, and its request API differs between
-versions.)
+(pyroute2's netem encoder knows only part of these attributes, and the collection does not use pyroute2.)
 
 - remove: RTM_DELQDISC with the qdisc's parent and handle (a root netem gives way to the
   interface's default qdisc, as ``tc qdisc del dev X root`` does).

@@ -14,7 +14,8 @@ description:
     P(netdiag.packetloss.packetloss_diagnosis#filter) filter, and sets the diagnosis as facts.
   - With O(probes), the first snapshot, the probes and the second snapshot are separate steps, so the probes run
     during the interval; the probes from the controller run in the controller's process.
-  - Reads only (only the rules that can drop are listed); nothing changes on the target.
+  - Reads only (only the rules that can drop are listed); nothing changes on the target, unless
+    O(install_prerequisites) is set.
   - An action plugin; it needs the fact module's requirements on the target (see M(netdiag.packetloss.packetloss_facts)).
 author: netdiag.packetloss contributors (@netdiag)
 options:
@@ -67,13 +68,23 @@ options:
   host:
     description: The host's name in the diagnosis and the reports; its inventory name by default.
     type: str
+  install_prerequisites:
+    description:
+      - Install what the fact modules need on the target beyond Python first, from the distribution's packages - the
+        Docker SDK for Python (C(python3-docker), C(python-docker) on Arch) where Docker is installed
+        (C(/var/run/docker.sock) exists) - with the package manager module M(ansible.builtin.package) would pick.
+      - Changes the target and needs root (C(become)); the task then reports C(changed). In check mode it reports
+        what it would install.
+    type: bool
+    default: false
 attributes:
   action:
     support: full
     description: An action plugin; the fact module runs on the target, the analysis on the controller.
   check_mode:
     support: full
-    description: It only reads; it runs unchanged in check mode.
+    description: It only reads, and runs unchanged in check mode; O(install_prerequisites) reports what it would
+      install.
   diff_mode:
     support: none
     description: Nothing changes, so there is no diff.
@@ -82,7 +93,7 @@ attributes:
     description: Sets C(packetloss_diagnosis), C(packetloss_findings) and C(packetloss_key_rates).
   idempotent:
     support: full
-    description: It never changes anything.
+    description: It changes nothing, or installs O(install_prerequisites)' package once.
 seealso:
   - module: netdiag.packetloss.packetloss_facts
   - module: netdiag.packetloss.probe
@@ -133,4 +144,24 @@ msg:
   description: The findings of at least C(warning), one per C(;)-separated part, or that there is none.
   type: str
   returned: success
+prerequisites:
+  description: What O(install_prerequisites) did.
+  type: dict
+  returned: when O(install_prerequisites) is true
+  contains:
+    changed:
+      description: Whether a package was installed (or would be, in check mode).
+      type: bool
+    packages:
+      description: The packages it made sure of; empty on a host without Docker.
+      type: list
+      elements: str
+    manager:
+      description: The package manager module used.
+      type: str
+      returned: when there is a package to install
+    reason:
+      description: Why nothing was installed.
+      type: str
+      returned: when there is nothing to install
 """

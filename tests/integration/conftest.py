@@ -16,6 +16,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HOST_LAB = os.path.join(ROOT, "lab", "host", "host-lab")
+# the collections path of ansible.cfg: ansible_collections/netdiag/packetloss in it links to ROOT (scripts/lib.sh)
+COLLECTIONS = os.path.join(ROOT, ".ansible", "collections")
 
 
 def sh(*argv: str, check: bool = True, ns: str | None = None) -> str:

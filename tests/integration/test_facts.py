@@ -1,13 +1,15 @@
 """The fact modules against this machine's real kernel: namespaces we create and the host lab container."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from conftest import HOST_LAB, facts_of, hping, run_module, sh
+from conftest import COLLECTIONS, HOST_LAB, facts_of, hping, run_module, sh
 
 
 def _random_drop_specs(facts):
@@ -110,6 +112,31 @@ def test_tbf_qdisc_drops_are_read_over_netlink(netns):
     assert tbf["stats"]["drops"] > 0 and tbf["stats"]["packets"] > 0
     text = sh("tc", "-s", "qdisc", "show", "dev", ifname, ns=netns)
     assert "dropped %d," % tbf["stats"]["drops"] in text  # what tc itself prints, read a moment later
+
+
+def test_netlink_reader_matches_pyroute2(netns):
+    """pyroute2 (the controller's venv has it; the collection does not use it) reads the same links and qdiscs."""
+    ifname = sh("ip", "-o", "link", "show", "type", "veth", ns=netns).split(":")[1].strip().split("@")[0]
+    sh("ip", "link", "add", "ora0", "type", "veth", "peer", "name", "ora1", ns=netns)
+    sh("ip", "link", "set", "ora0", "up", ns=netns)
+    sh("tc", "qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb", "default", "10", ns=netns)
+    sh("tc", "class", "add", "dev", ifname, "parent", "1:", "classid", "1:10", "htb", "rate", "1mbit", ns=netns)
+    sh("tc", "qdisc", "add", "dev", ifname, "parent", "1:10", "handle", "10:", "tbf", "rate", "8kbit", "burst", "1600",
+       "limit", "1600", ns=netns)
+    sh("tc", "qdisc", "add", "dev", ifname, "ingress", ns=netns)
+    sh("tc", "qdisc", "add", "dev", "ora0", "root", "pfifo", "limit", "7", ns=netns)
+    peer = sh("ip", "-4", "-o", "addr", "show", "dev", ifname, ns=netns).split()[3].split("/")[0]
+    blast = ("import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "for _ in range(300): s.sendto(b'x' * 1000, ('%s', 9))\n"
+             "time.sleep(2.5)" % (peer.rsplit(".", 1)[0] + ".1"))  # the tbf's queue drains: its backlog is 0 again
+    sh(sys.executable, "-c", blast, ns=netns, check=False)
+    out = json.loads(sh(sys.executable, os.path.join(os.path.dirname(__file__), "netlink_oracle.py"), COLLECTIONS,
+                        ns=netns))
+    assert out["diffs"] == [], out
+    assert sorted(out["links"]) == sorted(["lo", ifname, "ora0", "ora1"])
+    kinds = dict(((q[0], q[1]), q) for q in out["qdiscs"])
+    assert kinds[(ifname, "tbf")][2:4] == ["10:", "1:10"] and kinds[(ifname, "tbf")][4] > 0, out  # drops compared
+    assert kinds[(ifname, "ingress")][3] == "ingress" and kinds[("ora0", "pfifo")][3] == "root", out
 
 
 def test_conntrack_of_a_namespace(netns):

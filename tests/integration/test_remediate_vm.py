@@ -1,5 +1,5 @@
 """netem, random_drop, inject.yml and remediate.yml in the VM lab (Debian's stock kernel, real sch_netem,
-python3-pyroute2 0.7 on the target), through its inventory: host vmlab, container nginx inside it.
+python3-pyroute2 0.7 in the VM as the netlink reader's oracle), through its inventory: host vmlab, container nginx inside it.
 
 Skipped unless NETDIAG_VM_INVENTORY names the VM lab's inventory file (lab/vm/vm-lab start writes it), e.g.
     lab/vm/vm-lab start
@@ -134,3 +134,28 @@ def test_seed_inject_remediate_verify(clean: Any) -> None:
     assert hping_loss() == 0
     recap, out = playbook("remediate.yml", "-e", probe)
     assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
+
+
+def test_netlink_reader_matches_pyroute2_with_netem(clean: Any) -> None:
+    """In the container's namespace, with a netem that has dropped: the VM's python3-pyroute2 0.7 reads the same."""
+    ok(task("netdiag.packetloss.netem", state="present", container=CONTAINER, interface="eth0", loss=30, limit=900))
+    hping_loss(20)
+    here = os.path.dirname(os.path.abspath(__file__))
+    ok(task("ansible.builtin.copy", src=os.path.join(ROOT, "plugins", "module_utils") + "/",
+            dest="/tmp/netdiag-oracle/ansible_collections/netdiag/packetloss/plugins/module_utils/", mode="0644"))
+    ok(task("ansible.builtin.copy", src=os.path.join(here, "netlink_oracle.py"), dest="/tmp/netdiag-oracle/", mode="0644"))
+    pid = vm("docker", "inspect", "-f", "{{.State.Pid}}", CONTAINER).strip()
+    out = json.loads(vm("nsenter", "-t", pid, "-n", "python3", "/tmp/netdiag-oracle/netlink_oracle.py",
+                        "/tmp/netdiag-oracle").strip())
+    assert out["pyroute2"].startswith("0.7") and out["diffs"] == [], out
+    netem = [q for q in out["qdiscs"] if q[0] == "eth0" and q[1] == "netem"]
+    assert netem and netem[0][3] == "root" and netem[0][4] > 0, out  # its drops were compared, and its loss and limit
+
+
+def test_prerequisites_on_a_docker_host_are_the_docker_sdk(clean: Any) -> None:
+    """The VM runs Docker and has python3-docker: apt is found, and nothing needs installing, in check mode too."""
+    for check in (True, False):
+        r = ok(task("netdiag.packetloss.diagnose", check=check, interval=0, containers=[CONTAINER],
+                    install_prerequisites=True))
+        assert r["prerequisites"] == {"changed": False, "packages": ["python3-docker"], "manager": "apt"}, r
+        assert r["changed"] is False
