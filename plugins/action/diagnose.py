@@ -19,7 +19,6 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import 
 
 FACTS_MODULE = "netdiag.packetloss.packetloss_facts"
 PROBE_MODULE = "netdiag.packetloss.probe"
-DOCKER_SOCKET = "/var/run/docker.sock"
 
 ARGUMENT_SPEC: Dict[str, Any] = dict(
     gather_subset=dict(type="list", elements="str", default=["all"]),
@@ -94,7 +93,9 @@ class ActionModule(ActionBase):
         facts_args = dict(gather_subset=args["gather_subset"], containers=containers, namespaces=args["namespaces"],
                           rules="drops")
         host = args["host"] or task_vars.get("inventory_hostname") or "localhost"
-        prerequisites = self._install_prerequisites(task_vars) if args["install_prerequisites"] else None
+        self._install = bool(args["install_prerequisites"])
+        self._prerequisites: Optional[Dict[str, Any]] = None
+        self._docker_sdk = "not_needed"
 
         if not probes:
             # both snapshots in one module run: one round trip whatever the interval
@@ -115,32 +116,26 @@ class ActionModule(ActionBase):
         rates = _compliance.key_rates(before, after, seconds) if after is not None else {}
         above = _analyze.at_least(diagnosis["findings"], "warning")
         result.update(
-            changed=bool(prerequisites and prerequisites["changed"]),
+            changed=bool(self._prerequisites and self._prerequisites["changed"]),
             ansible_facts=dict(packetloss_diagnosis=diagnosis, packetloss_findings=diagnosis["findings"],
                                packetloss_key_rates=rates),
             worst=diagnosis["worst"], counts=diagnosis["counts"],
             msg="; ".join("%s %s %s: %s" % (f["severity"], f["target"], f["id"], f["summary"]) for f in above)
             or "no findings above info (%d info)" % len(diagnosis["findings"]),
         )
-        if prerequisites is not None:
-            result["prerequisites"] = prerequisites
+        if self._install:
+            result["prerequisites"] = self._prerequisites or dict(changed=False, packages=[], docker_sdk=self._docker_sdk)
         if self._warnings:
             result["warnings"] = self._warnings
         return result
 
     def _install_prerequisites(self, task_vars: Dict[str, Any]) -> Dict[str, Any]:
-        """What the fact modules need beyond Python, from the distribution's packages: the Docker SDK, where Docker is.
+        """The Docker SDK for Python from the distribution's packages, on a Docker host that lacks it.
 
         Part of this task rather than a task of its own: every task costs a round of workers over the fleet, even
-        skipped. The package manager module is found as ansible.builtin.package finds it.
+        skipped, and here it costs nothing where the SDK is there. The package manager module is found as
+        ansible.builtin.package finds it.
         """
-        stat = self._execute_module(module_name="ansible.legacy.stat", task_vars=task_vars,
-                                    module_args=dict(path=DOCKER_SOCKET, get_checksum=False, get_mime=False,
-                                                     get_attributes=False))
-        if stat.get("failed"):
-            raise AnsibleActionFail("cannot look for %s: %s" % (DOCKER_SOCKET, stat.get("msg")), result=stat)
-        if not stat.get("stat", {}).get("exists"):
-            return dict(changed=False, packages=[], reason="no Docker on the host (no %s)" % DOCKER_SOCKET)
         manager = task_vars.get("ansible_facts", {}).get("pkg_mgr")
         if not manager:
             facts = self._execute_module(module_name="ansible.legacy.setup", task_vars=task_vars,
@@ -155,10 +150,15 @@ class ActionModule(ActionBase):
         if res.get("failed"):
             raise AnsibleActionFail("install_prerequisites: %s could not install %s: %s"
                                     % (manager, package, res.get("msg")), result=res)
-        return dict(changed=bool(res.get("changed")), packages=[package], manager=manager)
+        return dict(changed=bool(res.get("changed")), packages=[package], manager=manager, docker_sdk="missing")
 
     def _facts(self, module_args: Dict[str, Any], task_vars: Dict[str, Any]) -> Dict[str, Any]:
         res = self._execute_module(module_name=FACTS_MODULE, module_args=module_args, task_vars=task_vars)
+        if self._install and self._prerequisites is None and res.get("docker_sdk") == "missing":
+            # the fact module found a Docker host without the SDK: install it, then read again with it
+            self._prerequisites = self._install_prerequisites(task_vars)
+            res = self._execute_module(module_name=FACTS_MODULE, module_args=module_args, task_vars=task_vars)
+        self._docker_sdk = res.get("docker_sdk", self._docker_sdk)
         if res.get("failed") or "ansible_facts" not in res:
             raise AnsibleActionFail("%s failed: %s" % (FACTS_MODULE, res.get("msg") or res.get("module_stderr") or res),
                                     result=res)

@@ -15,7 +15,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import LAYERS, Collector
 from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
 from ansible_collections.netdiag.packetloss.plugins.module_utils._target import (
-    HOST, Target, TargetError, netns_target, resolve, running_containers, container_target)
+    HOST, Target, TargetError, container_target, docker_sdk_state, netns_target, resolve, running_containers)
 
 TARGET_ARGS: Dict[str, Any] = dict(
     netns=dict(type="str"),
@@ -24,7 +24,13 @@ TARGET_ARGS: Dict[str, Any] = dict(
 FACT_ARGS: Dict[str, Any] = dict(TARGET_ARGS, proc_root=dict(type="path"))
 
 
-def _targets(module: AnsibleModule) -> List[Target]:
+def _wants_docker(module: AnsibleModule) -> bool:
+    return bool(module.params.get("container")) or module.params.get("containers") not in (None, ["none"])
+
+
+def _targets(module: AnsibleModule, warnings: List[str]) -> List[Target]:
+    """The targets, the host (or netns, container) first; a Docker host whose containers cannot be listed for
+    ``containers: [all]`` is a warning, a container asked for by name that cannot be resolved an error."""
     p = module.params
     extra = p.get("containers") not in (None, ["none"]) or p.get("namespaces")
     if p.get("proc_root") and (p.get("netns") or p.get("container") or extra):
@@ -34,13 +40,17 @@ def _targets(module: AnsibleModule) -> List[Target]:
         containers = p.get("containers")
         if containers:
             if containers == ["all"]:
-                targets.extend(running_containers())
+                try:
+                    targets.extend(running_containers())
+                except TargetError as exc:
+                    warnings.append("containers not diagnosed: %s" % exc)
             elif containers != ["none"]:
                 targets.extend(container_target(c) for c in containers)
         for ns in p.get("namespaces") or []:
             targets.append(netns_target(ns))
     except TargetError as exc:
-        module.fail_json(msg=str(exc))
+        extra_result = dict(docker_sdk=docker_sdk_state()) if _wants_docker(module) else {}
+        module.fail_json(msg=str(exc), **extra_result)
     seen, unique = set(), []
     for t in targets:
         if t.label not in seen:
@@ -85,7 +95,8 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
     if interval and p.get("proc_root"):
         module.fail_json(msg="interval takes two snapshots of the live system: it cannot be combined with proc_root")
     collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
-    targets = _targets(module)
+    target_warnings: List[str] = []
+    targets = _targets(module, target_warnings)
     results = _snapshot(module, collector, targets, layers)
     ansible_facts: Dict[str, Any] = {}
     if interval:
@@ -96,11 +107,12 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
         results = _snapshot(module, collector, targets, layers)
     ansible_facts["packetloss"] = _facts(module, targets, results)
     primary = results[targets[0].label]
-    warnings = sorted(set(w for r in results.values() for w in r.get("warnings", [])))
+    warnings = sorted(set(w for r in results.values() for w in r.get("warnings", [])) | set(target_warnings))
     for w in warnings:
         module.warn(w)
-    module.exit_json(changed=False, ansible_facts=ansible_facts,
-                     collected_at=primary["collected_at"], elapsed=round(sum(r["elapsed"] for r in results.values()), 6))
+    extra = dict(docker_sdk=docker_sdk_state()) if _wants_docker(module) else {}
+    module.exit_json(changed=False, ansible_facts=ansible_facts, collected_at=primary["collected_at"],
+                     elapsed=round(sum(r["elapsed"] for r in results.values()), 6), **extra)
 
 
 def layer_names(subset: List[str]) -> List[str]:

@@ -58,6 +58,22 @@ def netns_target(ref: str) -> Target:
     return Target("netns", name, path)
 
 
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def _docker_host() -> bool:
+    return os.path.exists(DOCKER_SOCKET) or bool(os.environ.get("DOCKER_HOST"))
+
+
+def docker_sdk_state() -> str:
+    """``present`` when the Docker SDK for Python can be imported; otherwise ``missing`` on a Docker host (its
+    socket exists, or DOCKER_HOST is set) and ``not_needed`` elsewhere."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    if importlib.util.find_spec("docker") is not None:
+        return "present"
+    return "missing" if _docker_host() else "not_needed"
+
+
 def _docker_client():
     try:
         import docker  # type: ignore[import-not-found]
@@ -94,10 +110,15 @@ def _from_container(ctr) -> Target:
 
 
 def running_containers() -> List[Target]:
-    """Every running container on this host (empty when Docker is not installed or not running)."""
+    """Every running container on this host, none on a host without Docker.
+
+    Raises TargetError on a Docker host whose containers cannot be listed (no Docker SDK, daemon not reachable).
+    """
     try:
         client = _docker_client()
     except TargetError:
+        if _docker_host():
+            raise
         return []
     out = []
     for ctr in client.containers.list():

@@ -70,11 +70,14 @@ options:
     type: str
   install_prerequisites:
     description:
-      - Install what the fact modules need on the target beyond Python first, from the distribution's packages - the
-        Docker SDK for Python (C(python3-docker), C(python-docker) on Arch) where Docker is installed
-        (C(/var/run/docker.sock) exists) - with the package manager module M(ansible.builtin.package) would pick.
-      - Changes the target and needs root (C(become)); the task then reports C(changed). In check mode it reports
-        what it would install.
+      - Install what the fact modules need on the target beyond Python, from the distribution's packages - the Docker
+        SDK for Python (C(python3-docker), C(python-docker) on Arch) on a Docker host that lacks it and whose
+        containers are to be diagnosed - with the package manager module M(ansible.builtin.package) would pick.
+      - The fact module says whether the SDK is missing, so this costs nothing where it is there. Where it is
+        missing, the SDK is installed and the host read again (with an O(interval), the first run on such a host
+        takes it twice).
+      - Installing changes the target and needs root (C(become)); the task then reports C(changed). In check mode it
+        reports what it would install (the C(apt) module needs C(python3-apt) for that).
     type: bool
     default: false
 attributes:
@@ -153,15 +156,16 @@ prerequisites:
       description: Whether a package was installed (or would be, in check mode).
       type: bool
     packages:
-      description: The packages it made sure of; empty on a host without Docker.
+      description: The packages it installed (or would, in check mode); empty when nothing was missing.
       type: list
       elements: str
     manager:
       description: The package manager module used.
       type: str
-      returned: when there is a package to install
-    reason:
-      description: Why nothing was installed.
+      returned: when a package was missing
+    docker_sdk:
+      description:
+        - The Docker SDK before this task - C(present), C(missing) (on a Docker host), or C(not_needed) (no Docker,
+          or no container asked for).
       type: str
-      returned: when there is nothing to install
 """

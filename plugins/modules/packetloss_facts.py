@@ -107,6 +107,15 @@ elapsed:
   description: Seconds the collection (with O(interval), the second one) took, over all targets.
   type: float
   returned: always
+docker_sdk:
+  description:
+    - Whether the Docker SDK for Python, which resolves containers, is C(present) on the target; C(missing) on a
+      Docker host (C(/var/run/docker.sock) exists or C(DOCKER_HOST) is set) without it, C(not_needed) elsewhere.
+    - With O(containers=[all]) on a Docker host whose containers cannot be listed, the host is still diagnosed and a
+      warning says why the containers are not.
+  type: str
+  returned: when O(container) or O(containers) asks for containers, also on failure
+  sample: present
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib import metadata
 
-import pyroute2
 from pyroute2 import IPRoute
 
 sys.path.insert(0, sys.argv[1])
@@ -113,7 +113,7 @@ def main() -> None:
     for row in qdiscs:
         compare(row, before_by_key.get(key(row), {}), after_by_key.get(key(row), {}),
                 "qdisc %s %s" % (row["interface"], row["handle"]), diffs)
-    print(json.dumps({"pyroute2": pyroute2.__version__, "links": sorted(links),
+    print(json.dumps({"pyroute2": metadata.version("pyroute2"), "links": sorted(links),
                       "qdiscs": [(r["interface"], r["kind"], r["handle"], r["parent"], r["stats"]["drops"]) for r in qdiscs],
                       "diffs": diffs}))
 

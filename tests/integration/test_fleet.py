@@ -103,10 +103,27 @@ def test_python_3_9_targets_are_diagnosed_with_every_layer(old_fleet, tmp_path) 
 
 def test_prerequisites_on_a_host_without_docker_install_nothing(old_fleet) -> None:
     host = sorted(old_fleet["hosts"])[0]
-    r = ok(play_task(old_fleet["inventory"], host, "netdiag.packetloss.diagnose", interval=0, containers=["none"],
+    r = ok(play_task(old_fleet["inventory"], host, "netdiag.packetloss.diagnose", interval=0, containers=["all"],
                      install_prerequisites=True))
-    assert r["changed"] is False and r["prerequisites"]["packages"] == [], r
-    assert "no Docker" in r["prerequisites"]["reason"], r
+    assert r["changed"] is False, r
+    assert r["prerequisites"] == {"changed": False, "packages": [], "docker_sdk": "not_needed"}, r
+
+
+def test_docker_host_without_the_sdk_is_reported_and_its_sdk_installed(fleet) -> None:
+    """A fleet host made to look like a Docker host (its socket path exists) without the Docker SDK: the containers
+    are reported as not diagnosed, and install_prerequisites goes to apt for python3-docker (in check mode: the
+    hosts have no apt lists and no way out, and the apt module says it needs python3-apt for check mode)."""
+    host = "fleet01"
+    ok(play_task(fleet["inventory"], host, "ansible.builtin.file", path="/var/run/docker.sock", state="touch"))
+    try:
+        r = ok(play_task(fleet["inventory"], host, "netdiag.packetloss.diagnose", interval=0, containers=["all"]))
+        assert any("containers not diagnosed" in w and "Docker SDK" in w for w in r.get("warnings", [])), r
+        assert r["ansible_facts"]["packetloss_diagnosis"]["host"] == host
+        r = play_task(fleet["inventory"], host, "netdiag.packetloss.diagnose", check=True, interval=0,
+                      containers=["all"], install_prerequisites=True)
+        assert r.get("failed") and "apt could not install python3-docker" in r["msg"], r
+    finally:
+        play_task(fleet["inventory"], host, "ansible.builtin.file", path="/var/run/docker.sock", state="absent")
 
 
 def test_compliance_fails_exactly_the_faulty_hosts(fleet, tmp_path) -> None:
