@@ -25,7 +25,9 @@ FACT_ARGS: Dict[str, Any] = dict(TARGET_ARGS, proc_root=dict(type="path"))
 
 
 def _wants_docker(module: AnsibleModule) -> bool:
-    return bool(module.params.get("container")) or module.params.get("containers") not in (None, ["none"])
+    """Whether packetloss_facts (the module with O(containers)) is asked for containers: it then says ``docker_sdk``."""
+    p = module.params
+    return "containers" in p and (bool(p.get("container")) or p.get("containers") not in (None, ["none"]))
 
 
 def _targets(module: AnsibleModule, warnings: List[str]) -> List[Target]:
