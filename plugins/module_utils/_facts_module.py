@@ -24,17 +24,22 @@ TARGET_ARGS: Dict[str, Any] = dict(
 FACT_ARGS: Dict[str, Any] = dict(TARGET_ARGS, proc_root=dict(type="path"))
 
 
+def _asks_containers(p: Dict[str, Any]) -> bool:
+    """Whether O(containers) (packetloss_facts) asks for containers besides the main target."""
+    return p.get("containers") not in (None, ["none"])
+
+
 def _wants_docker(module: AnsibleModule) -> bool:
     """Whether packetloss_facts (the module with O(containers)) is asked for containers: it then says ``docker_sdk``."""
     p = module.params
-    return "containers" in p and (bool(p.get("container")) or p.get("containers") not in (None, ["none"]))
+    return "containers" in p and (bool(p.get("container")) or _asks_containers(p))
 
 
 def _targets(module: AnsibleModule, warnings: List[str]) -> List[Target]:
     """The targets, the host (or netns, container) first; a Docker host whose containers cannot be listed for
     ``containers: [all]`` is a warning, a container asked for by name that cannot be resolved an error."""
     p = module.params
-    extra = p.get("containers") not in (None, ["none"]) or p.get("namespaces")
+    extra = _asks_containers(p) or p.get("namespaces")
     if p.get("proc_root") and (p.get("netns") or p.get("container") or extra):
         module.fail_json(msg="proc_root reads a captured /proc tree: it cannot be combined with netns, container(s) or namespaces")
     try:
@@ -74,7 +79,7 @@ def _snapshot(module: AnsibleModule, collector: Collector, targets: List[Target]
 def _facts(module: AnsibleModule, targets: List[Target], results: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     p = module.params
     facts = dict(results[targets[0].label])
-    if len(targets) > 1 or p.get("containers") not in (None, ["none"]) or p.get("namespaces"):
+    if len(targets) > 1 or _asks_containers(p) or p.get("namespaces"):
         facts["targets"] = results
     return facts
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import importlib.util
 import os
 import re
 from contextlib import contextmanager
@@ -68,7 +69,6 @@ def _docker_host() -> bool:
 def docker_sdk_state() -> str:
     """``present`` when the Docker SDK for Python can be imported; otherwise ``missing`` on a Docker host (its
     socket exists, or DOCKER_HOST is set) and ``not_needed`` elsewhere."""
-    import importlib.util  # pylint: disable=import-outside-toplevel
     if importlib.util.find_spec("docker") is not None:
         return "present"
     return "missing" if _docker_host() else "not_needed"
