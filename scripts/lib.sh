@@ -1,4 +1,4 @@
-# Shared by scripts/*: paths and the set-up every entry point needs. Sourced, not run.
+# The one shell library of scripts/* and lab/*: paths, logging, apt, dockerd, the virtualenvs. Sourced, not run.
 # shellcheck shell=bash
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -8,44 +8,67 @@ export ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT
 export ANSIBLE_CONFIG=$ROOT/ansible.cfg
 export PATH=$VENV/bin:$PATH
 APT_PACKAGES=(docker.io mmdebstrap hping3 iptables nftables conntrack curl iproute2 util-linux procps
-              qemu-system-x86 qemu-utils e2fsprogs zstd openssh-client ethtool git iputils-ping)
+              qemu-system-x86 qemu-utils e2fsprogs zstd openssh-client ethtool git iputils-ping shellcheck)
+LOG_PREFIX=${LOG_PREFIX:-}
 
-log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m== %s%s\033[0m\n' "${LOG_PREFIX:+$LOG_PREFIX: }" "$*" >&2; }
+die() { printf '%s%s\n' "${LOG_PREFIX:+$LOG_PREFIX: }" "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1; }
+# progress: the lines of apt's and pip's output that show a long step moving, indented, on stderr
+progress() { { grep --line-buffered -E '^(Get:|Unpacking|Setting up|Collecting|Successfully installed)' || true; } \
+  | sed -u 's/^/   /' >&2; }
 
-ensure_apt() {
-  local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+# apt_install PKG...: installs the packages that are not installed yet, with apt's progress on stderr.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  [ ${#missing[@]} -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] || die "missing Debian packages; install as root: apt-get install ${missing[*]}"
+  log "apt-get install ${missing[*]} (a few minutes on a fresh machine)"
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" | progress \
+    || die "apt-get install ${missing[*]} failed"
+  for p in "${missing[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || die "apt-get could not install $p"
+  done
 }
 
-ensure_venv() {
-  local stamp=$VENV/.requirements.sha256 want
-  want=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" | sha256sum | cut -d' ' -f1)
-  if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "virtualenv $VENV (requirements-test.txt)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-test.txt"
-    echo "$want" > "$stamp"
-  fi
-  # the collection, importable by ansible from the work tree
-  mkdir -p "$COLL_ROOT/ansible_collections/netdiag"
-  ln -sfn "$ROOT" "$COLL_ROOT/ansible_collections/netdiag/packetloss"
-}
+ensure_apt() { apt_install "${APT_PACKAGES[@]}"; }
 
+# ensure_dockerd: a running Docker daemon (started in the background when none answers; no systemd here).
 ensure_dockerd() {
   docker info >/dev/null 2>&1 && return 0
   log "starting dockerd in the background (log /var/log/netdiag-dockerd.log)"
   nohup dockerd >/var/log/netdiag-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 0.5; done
   tail -20 /var/log/netdiag-dockerd.log >&2
-  echo "dockerd did not become ready within 30 s" >&2
-  return 1
+  die "dockerd did not become ready within 30 s"
+}
+
+# make_venv DIR PYTHON REQUIREMENTS...: a virtualenv with pinned requirements, rebuilt when they change.
+make_venv() {
+  local dir=$1 python=$2 stamp want; shift 2
+  stamp=$dir/.requirements.sha256
+  want=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$dir/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "virtualenv $dir ($(basename "$python"); $*)"
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    local req args=()
+    for req in "$@"; do args+=(-r "$req"); done
+    "$dir/bin/pip" install --disable-pip-version-check --progress-bar off "${args[@]}" | progress \
+      || die "pip could not install $* into $dir"
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_venv() {
+  make_venv "$VENV" python3 "$ROOT/requirements.txt" "$ROOT/requirements-test.txt"
+  # the collection, importable by ansible from the work tree
+  mkdir -p "$COLL_ROOT/ansible_collections/netdiag"
+  ln -sfn "$ROOT" "$COLL_ROOT/ansible_collections/netdiag/packetloss"
 }
 
 bootstrap() {
