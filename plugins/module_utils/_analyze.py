@@ -25,6 +25,7 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 SEVERITIES = ("info", "warning", "critical")
@@ -35,12 +36,16 @@ FACT_LAYER = {"nic": "netstat", "softnet": "netstat", "qdisc": "tc", "ip": "nets
 REMEDIATIONS = ("netem", "random_drop")
 
 # ------------------------------------------------------------------------------------------------
-# THRESHOLDS: the one place. Keys per finding id:
+# THRESHOLDS: the one place (docs/severity.md renders this table: thresholds_markdown()). Keys per finding id:
 #   enabled           false drops the finding altogether
 #   severity          forces the severity (info, warning, critical); null = computed as below
 #   min_delta         counter findings: a delta below this over the interval is no finding at all
+#   warning_min_events / critical_min_events   counter findings: the events (delta) a level needs at least,
+#                     whatever the rate or share: no finding is above info on the strength of one or two events
 #   warning_rate      counter findings: events per second at or above which the finding is a warning ...
-#   warning_percent   ... and, when set, the share (%) of the object's traffic it must also reach
+#   warning_percent   ... and, when set, the share (%) of the object's traffic it must also reach: the share
+#                     compared is the LOWER BOUND of Wilson's score interval (z = WILSON_Z) of events out of the
+#                     traffic they are a share of, so a share of a tiny sample never decides a severity
 #   critical_rate / critical_percent   the same for critical. A level whose rate and percent are
 #                     both null is never reached; a finding that passes min_delta only is "info".
 #   warning_usage / critical_usage     conntrack.limit: table usage (%) for each level
@@ -50,11 +55,19 @@ REMEDIATIONS = ("netem", "random_drop")
 # finding's documentation in docs/diagnose.md; "severity" overrides it.
 # ------------------------------------------------------------------------------------------------
 
+# z of Wilson's score interval: 1.96 is the two-sided 95 % interval, so a share's lower bound is exceeded by the
+# true share with 97.5 % confidence. 1 event out of 1 gives 20.7 %, 3 of 3 43.8 %, 30 of 30 88.6 %, 5 of 100 2.2 %.
+WILSON_Z = 1.96
+# the fewest events for each level, by default (a finding id's warning_min_events / critical_min_events override)
+MIN_EVENTS = {"warning": 3, "critical": 10}
+
 
 def _counter(min_delta: int = 1, warning_rate: Optional[float] = 0.0, critical_rate: Optional[float] = None,
-             warning_percent: Optional[float] = None, critical_percent: Optional[float] = None) -> Dict[str, Any]:
-    return {"enabled": True, "severity": None, "min_delta": min_delta, "warning_rate": warning_rate,
-            "warning_percent": warning_percent, "critical_rate": critical_rate, "critical_percent": critical_percent}
+             warning_percent: Optional[float] = None, critical_percent: Optional[float] = None,
+             warning_min_events: int = MIN_EVENTS["warning"], critical_min_events: int = MIN_EVENTS["critical"]) -> Dict[str, Any]:
+    return {"enabled": True, "severity": None, "min_delta": min_delta,
+            "warning_min_events": warning_min_events, "warning_rate": warning_rate, "warning_percent": warning_percent,
+            "critical_min_events": critical_min_events, "critical_rate": critical_rate, "critical_percent": critical_percent}
 
 
 def _symptom(**kw: Any) -> Dict[str, Any]:
@@ -119,8 +132,8 @@ CAUSES = ("netfilter.random_drop", "qdisc.netem", "netfilter.drop_hits", "qdisc.
           "tcp.listen_overflow", "udp.rcvbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
           "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes")
 SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts")
-_NUMERIC_KEYS = ("min_delta", "warning_rate", "warning_percent", "critical_rate", "critical_percent",
-                 "warning_usage", "critical_usage")
+_NUMERIC_KEYS = ("min_delta", "warning_min_events", "critical_min_events", "warning_rate", "warning_percent",
+                 "critical_rate", "critical_percent", "warning_usage", "critical_usage")
 
 
 def layer_of(finding_id: str) -> str:
@@ -237,14 +250,39 @@ def counter(name: str, before: Optional[int], after: Optional[int], seconds: Opt
     return {"name": name, "before": before, "after": after, "delta": delta, "rate": _rate(delta, seconds)}
 
 
-def _percent(part: Optional[int], whole: Optional[int]) -> Optional[float]:
-    """part as a share of whole (whole at least part), in percent."""
-    if part is None:
+def wilson_lower(events: int, population: int, z: float = WILSON_Z) -> Optional[float]:
+    """The lower bound of Wilson's score interval of the share ``events`` / ``population``, in [0, 1].
+
+    None for an empty population: no share at all.
+    """
+    if population <= 0:
         return None
-    whole = max(whole or 0, part)
-    if whole <= 0:
-        return None
-    return round(100.0 * part / whole, 2)
+    events = min(max(events, 0), population)
+    p = float(events) / population
+    z2 = z * z
+    centre = p + z2 / (2.0 * population)
+    margin = z * math.sqrt(p * (1.0 - p) / population + z2 / (4.0 * population * population))
+    return min(1.0, max(0.0, (centre - margin) / (1.0 + z2 / population)))
+
+
+def share(events: Optional[int], traffic: Optional[int], includes_events: bool = True) -> Dict[str, Any]:
+    """``events`` as a share of the traffic they belong to: {population, percent, percent_lower}.
+
+    ``traffic`` is the denominator counter's delta; ``includes_events`` says whether it counts the events too
+    (Tcp.ActiveOpens counts the attempts that failed) or not (rx_packets does not count the dropped packets): the
+    population is then ``traffic + events``. A population below the events (a counter that counts them elsewhere)
+    is raised to the events. ``percent`` is the point estimate (never above 100), ``percent_lower`` the lower bound
+    of Wilson's score interval, which severities are decided on; all None without events or traffic, and the
+    shares None over an empty population.
+    """
+    if events is None or traffic is None or events < 0 or traffic < 0:
+        return {"population": None, "percent": None, "percent_lower": None}
+    population = max(traffic if includes_events else traffic + events, events)
+    lower = wilson_lower(events, population)
+    if lower is None:
+        return {"population": population, "percent": None, "percent_lower": None}
+    return {"population": population, "percent": round(100.0 * events / population, 2),
+            "percent_lower": round(100.0 * lower, 2)}
 
 
 def _rank(severity: Optional[str]) -> int:
@@ -252,13 +290,20 @@ def _rank(severity: Optional[str]) -> int:
 
 
 def grade(th: Dict[str, Any], delta: Optional[int], rate: Optional[float], percent: Optional[float] = None) -> Optional[str]:
-    """The severity of a counter finding by its thresholds, or None when it is no finding."""
+    """The severity of a counter finding by its thresholds, or None when it is no finding.
+
+    ``percent`` is what the levels' ``*_percent`` are compared with: the lower bound of the share's Wilson interval
+    (``share()["percent_lower"]``). A level also needs its ``*_min_events`` events, whatever the rate or share.
+    """
     if not th.get("enabled", True) or delta is None or delta < max(1, th.get("min_delta") or 1):
         return None
     severity = "info"
     for level in ("warning", "critical"):
         want_rate, want_pct = th.get(level + "_rate"), th.get(level + "_percent")
         if want_rate is None and want_pct is None:
+            continue
+        want_events = th.get(level + "_min_events")
+        if delta < (MIN_EVENTS[level] if want_events is None else want_events):
             continue
         if want_rate is not None and (rate is None or rate < want_rate):
             continue
@@ -334,23 +379,42 @@ class _Ctx:
     def counter_finding(self, fid: str, subject: str, counters: List[Dict[str, Any]], what: str, explanation: str,
                         advice: str, denominator: Optional[Dict[str, Any]] = None, kind: str = "counter",
                         extra: Optional[Dict[str, Any]] = None) -> None:
-        """A finding from the sum of ``counters``' deltas (``denominator``: the traffic it is a share of)."""
+        """A finding from the sum of ``counters``' deltas.
+
+        ``denominator``: the traffic it is a share of, {name, delta, includes_events (default true), counters?}.
+        """
         if not self.deltas:
             return
         deltas = [c["delta"] for c in counters if c["delta"] is not None]
         if not deltas:
             return
         delta = sum(deltas)
+        self.graded(fid, subject, delta, counters, what, explanation, advice, denominator, kind, extra)
+
+    def graded(self, fid: str, subject: str, delta: int, counters: List[Dict[str, Any]], what: str, explanation: str,
+               advice: str, denominator: Optional[Dict[str, Any]] = None, kind: str = "counter",
+               extra: Optional[Dict[str, Any]] = None) -> None:
+        """A counter finding of ``delta`` events: its rate, its share of ``denominator`` and its severity."""
         rate = _rate(delta, self.seconds)
-        percent = _percent(delta, denominator["delta"]) if denominator and denominator["delta"] is not None else None
-        severity = grade(self.th[fid], delta, rate, percent)
+        den = None
+        sh = {"population": None, "percent": None, "percent_lower": None}
+        if denominator:
+            den = dict(denominator)
+            includes = den.setdefault("includes_events", True)
+            if not includes:
+                den["name"] = " + ".join([den["name"]] + [c["name"] for c in counters])
+            sh = share(delta, den.get("delta"), includes)
+            den["population"] = sh["population"]
+        severity = grade(self.th[fid], delta, rate, sh["percent_lower"])
         if severity is None:
             return
-        share = "" if percent is None else ", %s%% of %s" % (_fmt_num(percent), denominator["name"])
-        summary = "%s: %s +%d in %s%s%s" % (subject, what, delta, _secs(self.seconds), _fmt_rate(rate), share)
-        evidence: Dict[str, Any] = {"counters": counters, "delta": delta, "rate": rate, "percent": percent}
-        if denominator:
-            evidence["denominator"] = denominator
+        pct = "" if sh["percent"] is None or den is None else ", %s%% of %s (%d of %d)" % (
+            _fmt_num(sh["percent"]), den["name"], delta, sh["population"])
+        summary = "%s: %s +%d in %s%s%s" % (subject, what, delta, _secs(self.seconds), _fmt_rate(rate), pct)
+        evidence: Dict[str, Any] = {"counters": counters, "delta": delta, "rate": rate, "percent": sh["percent"],
+                                    "percent_lower": sh["percent_lower"]}
+        if den:
+            evidence["denominator"] = den
         if extra:
             evidence.update(extra)
         self.add(fid, severity, subject, summary, evidence, explanation, advice, kind=kind)
@@ -414,7 +478,8 @@ def _check_qdiscs(c: _Ctx) -> None:
             continue
         denominator = None
         if packets is not None and packets["delta"] is not None and drops["delta"] is not None:
-            denominator = {"name": "packets offered", "delta": packets["delta"] + drops["delta"]}
+            # packets counts what the qdisc sent on: the packets offered to it are those and its drops
+            denominator = {"name": "packets", "delta": packets["delta"], "includes_events": False}
         c.counter_finding(
             "qdisc.drops", "qdisc " + where, [drops], "drops",
             "The %s queueing discipline on %s dropped packets: its queue was full (limit reached) or its rate or "
@@ -702,7 +767,8 @@ def _check_nic(c: _Ctx) -> None:
             if not counters:
                 continue
             traffic = cnt(total_key) if total_key in stats else None
-            denominator = {"name": total_key, "delta": traffic["delta"]} if traffic else None
+            # rx_packets/tx_packets count what went through, not the drops or errors
+            denominator = {"name": total_key, "delta": traffic["delta"], "includes_events": False} if traffic else None
             extra: Dict[str, Any] = {"interface": name, "kind": row.get("kind")}
             if fid == "nic.rx_errors":
                 extra["breakdown"] = [cnt(k) for k in _RX_ERROR_PARTS if k in stats]
@@ -775,7 +841,11 @@ def _snmp(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return snmp if isinstance(snmp, dict) else {}
 
 
-# (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice)
+# (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice).
+# A denominator counts the events themselves (Tcp.ActiveOpens + PassiveOpens + TCPSynRetrans: every SYN and SYN-ACK
+# sent, the retransmitted ones too) unless the id is in _DENOMINATOR_EXCLUDES_EVENTS (OutSegs does not count the
+# retransmitted segments, InDatagrams not the datagrams dropped): its share is then of denominator + events.
+_DENOMINATOR_EXCLUDES_EVENTS = ("tcp.timeouts", "tcp.retrans", "tcp.embryonic_rsts", "udp.rcvbuf_errors", "udp.sndbuf_errors")
 _SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, str], ...]], str, str, str]] = [
     ("tcp.listen_overflow", (("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops")), None,
      "listen queue overflows/drops",
@@ -783,7 +853,7 @@ _SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, st
      "small): the kernel dropped incoming SYNs or handshake ACKs, and clients retransmit.",
      "Make the application accept faster, raise its listen backlog and net.core.somaxconn / "
      "net.ipv4.tcp_max_syn_backlog; ss -lnt shows Recv-Q (queued) against Send-Q (backlog)."),
-    ("tcp.syn_retrans", (("TcpExt", "TCPSynRetrans"),), (("Tcp", "ActiveOpens"), ("Tcp", "PassiveOpens")),
+    ("tcp.syn_retrans", (("TcpExt", "TCPSynRetrans"),), (("Tcp", "ActiveOpens"), ("Tcp", "PassiveOpens"), ("TcpExt", "TCPSynRetrans")),
      "SYN/SYN-ACK retransmits",
      "SYNs or SYN-ACKs had to be sent again: the first ones or their answers were lost on the way. This is a "
      "symptom; the cause is a drop somewhere on the path.",
@@ -855,20 +925,13 @@ def _attempt_fails(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> No
     if fails["delta"] is None:
         return
     active = max(0, fails["delta"] - (embryonic["delta"] or 0))
-    rate = _rate(active, c.seconds)
-    percent = _percent(active, opens["delta"])
-    severity = grade(c.th["tcp.attempt_fails"], active, rate, percent)
-    if severity is None:
+    if active <= 0:
         return
-    c.add("tcp.attempt_fails", severity, "tcp",
-          "tcp: failed connection attempts +%d in %s%s, %s%% of Tcp.ActiveOpens" % (
-              active, _secs(c.seconds), _fmt_rate(rate), _fmt_num(percent)),
-          {"counters": [fails, embryonic], "delta": active, "rate": rate, "percent": percent,
-           "denominator": {"name": "Tcp.ActiveOpens", "delta": opens["delta"], "counters": [opens]}},
-          "Outgoing connection attempts failed (reset or timed out during the handshake): refused ports, or SYNs "
-          "and SYN-ACKs lost on the way. (AttemptFails minus EmbryonicRsts, which AttemptFails also counts.)",
-          "Tell refused from lost: ss -tan state syn-sent, the peer's listen state, and the drop findings of the "
-          "path.", kind="symptom")
+    c.graded("tcp.attempt_fails", "tcp", active, [fails, embryonic], "failed connection attempts",
+             "Outgoing connection attempts failed (reset or timed out during the handshake): refused ports, or SYNs "
+             "and SYN-ACKs lost on the way. (AttemptFails minus EmbryonicRsts, which AttemptFails also counts.)",
+             "Tell refused from lost: ss -tan state syn-sent, the peer's listen state, and the drop findings of the "
+             "path.", denominator={"name": "Tcp.ActiveOpens", "delta": opens["delta"], "counters": [opens]}, kind="symptom")
 
 
 def _udp_in_errors(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> None:
@@ -920,7 +983,7 @@ def _check_snmp(c: _Ctx) -> None:
                     for s, f in den_fields if _get(after, s, f) is not None]
             if dens and all(d["delta"] is not None for d in dens):
                 denominator = {"name": " + ".join(d["name"] for d in dens), "delta": sum(d["delta"] for d in dens),
-                               "counters": dens}
+                               "counters": dens, "includes_events": fid not in _DENOMINATOR_EXCLUDES_EVENTS}
         c.counter_finding(fid, layer_of(fid), counters, what, explanation, advice, denominator=denominator,
                           kind="symptom" if fid in SYMPTOMS else "counter")
     _attempt_fails(c, before, after)
