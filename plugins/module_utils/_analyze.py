@@ -189,6 +189,45 @@ def _check_setting(name: str, key: str, value: Any) -> None:
             raise ValueError("thresholds[%s].%s must be a number >= 0 or null" % (name, key))
 
 
+def _cell_value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and v.is_integer():
+        return "%d" % v
+    return str(v)
+
+
+def thresholds_markdown(thresholds: Optional[Dict[str, Dict[str, Any]]] = None) -> str:
+    """THRESHOLDS (or merged ones) as the Markdown table docs/severity.md shows (a unit test keeps them equal)."""
+    th = thresholds or THRESHOLDS
+    lines = ["| finding id | kind | min delta | warning: events / rate /s / share % | critical: events / rate /s / share % "
+             "| other |", "|---|---|---|---|---|---|"]
+    for fid, t in th.items():
+        if "min_delta" in t:
+            kind = "symptom" if fid in SYMPTOMS else "counter"
+            levels = []
+            for level in ("warning", "critical"):
+                rate, pct = t.get(level + "_rate"), t.get(level + "_percent")
+                if rate is None and pct is None:
+                    levels.append("never")
+                else:
+                    levels.append("%s / %s / %s" % (_cell_value(t.get(level + "_min_events")), "&ge; " + _cell_value(rate)
+                                                     if rate is not None else "-",
+                                                     "&ge; " + _cell_value(pct) if pct is not None else "-"))
+            other = "explained: at most %s" % t["explained_max_severity"] if t.get("explained_max_severity") else ""
+            lines.append("| `%s` | %s | %s | %s | %s | %s |" % (fid, kind, _cell_value(t["min_delta"]), levels[0], levels[1], other))
+        elif "warning_usage" in t:
+            lines.append("| `%s` | gauge | - | usage &ge; %s %% | usage &ge; %s %% | |" % (
+                fid, _cell_value(t["warning_usage"]), _cell_value(t["critical_usage"])))
+        else:
+            lines.append("| `%s` | config | - | by nature | by nature | |" % fid)
+    lines.append("")
+    lines.append("Shares are compared by the lower bound of Wilson's score interval, z = %s; a level needs at least its "
+                 "events (default %d for warning, %d for critical)." % (_cell_value(WILSON_Z), MIN_EVENTS["warning"],
+                                                                         MIN_EVENTS["critical"]))
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
@@ -1145,22 +1184,100 @@ def at_least(findings: Iterable[Dict[str, Any]], severity: str) -> List[Dict[str
     return [f for f in findings if _rank(f.get("severity")) >= _rank(severity)]
 
 
-def layer_coverage(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Per analyzer layer: whether its fact layer was read ({"available", "reason"})."""
+# ------------------------------------------------------------------------------------------------
+# coverage: what was read, per analyzer layer (docs/report-schema.md, "Layers")
+# ------------------------------------------------------------------------------------------------
+
+# read: every source of the layer was read (a clean layer is clean); partial: some sources could not be read (the
+# fact layer's ``unread`` list of {source, reason}); unread: the layer could not be read (``available: false``);
+# not_collected: the layer was left out of gather_subset. Only "read" may be shown as clean.
+READ_STATES = ("read", "partial", "unread", "not_collected")
+# which analyzer layers a source of a fact layer feeds, by the end of its path (a source not listed here: every
+# analyzer layer of its fact layer)
+SOURCE_LAYERS = (
+    ("net/dev", ("nic",)), ("ethtool", ("nic",)), ("links", ("nic",)),
+    ("net/snmp", ("ip", "tcp", "udp", "socket")), ("net/netstat", ("ip", "tcp", "socket")),
+    ("net/snmp6", ("ip", "udp")), ("softnet_stat", ("softnet",)),
+    ("nf_conntrack_count", ("conntrack",)), ("nf_conntrack_max", ("conntrack",)),
+    ("net/stat/nf_conntrack", ("conntrack",)),
+)
+
+
+def _source_layers(entry: Dict[str, Any], fact_layer: str) -> Tuple[str, ...]:
+    named = entry.get("layers")
+    if isinstance(named, list) and named and all(l in LAYERS for l in named):
+        return tuple(named)
+    source = str(entry.get("source") or "").rstrip("/")
+    for suffix, layers in SOURCE_LAYERS:
+        if source == suffix or source.endswith("/" + suffix):
+            return layers
+    return tuple(l for l in LAYERS if FACT_LAYER[l] == fact_layer)
+
+
+def _unread_sources(fl: Dict[str, Any], fact_layer: str, layer: str) -> List[Dict[str, Any]]:
+    """The fact layer's unread sources (``unread``: [{source, reason}]) that feed ``layer``."""
+    out = []
+    for entry in _list(fl.get("unread")):
+        if isinstance(entry, str):
+            entry = {"source": entry, "reason": None}
+        if isinstance(entry, dict) and layer in _source_layers(entry, fact_layer):
+            out.append({"source": entry.get("source"), "reason": entry.get("reason")})
+    return out
+
+
+def _one_coverage(facts: Optional[Dict[str, Any]], layer: str) -> Dict[str, Any]:
+    name = FACT_LAYER[layer]
+    fl = _get(facts, name)
+    if fl is None:
+        return {"available": False, "state": "not_collected", "reason": "layer %s not collected (not in gather_subset)" % name,
+                "unread": []}
+    if not isinstance(fl, dict):
+        return {"available": False, "state": "unread", "reason": "layer %s: no facts (%s)" % (name, type(fl).__name__),
+                "unread": []}
+    if not fl.get("available", True):
+        return {"available": False, "state": "unread", "reason": str(fl.get("reason") or "layer %s could not be read" % name),
+                "unread": []}
+    unread = _unread_sources(fl, name, layer)
+    if unread:
+        reason = "; ".join("%s: %s" % (u["source"], u["reason"]) if u["reason"] else str(u["source"]) for u in unread)
+        return {"available": True, "state": "partial", "reason": "not read: " + reason, "unread": unread}
+    reason = None
+    if layer == "conntrack" and fl.get("loaded") is False:
+        reason = fl.get("reason") or "nf_conntrack is not loaded"
+    return {"available": True, "state": "read", "reason": reason, "unread": []}
+
+
+def layer_coverage(facts: Optional[Dict[str, Any]], before: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, Any]]:
+    """Per analyzer layer, what was read: {available, state (READ_STATES), reason, unread: [{source, reason}]}.
+
+    ``facts`` is the target's last snapshot; with ``before`` (the first of two), a layer read in one snapshot only
+    is at best "partial": its counter findings need both.
+    """
     out: Dict[str, Dict[str, Any]] = {}
     for layer in LAYERS:
-        fl = _get(facts, FACT_LAYER[layer])
-        if fl is None:
-            out[layer] = {"available": False, "reason": "layer %s not collected" % FACT_LAYER[layer]}
-        elif isinstance(fl, dict) and not fl.get("available", True):
-            out[layer] = {"available": False, "reason": fl.get("reason")}
-        elif layer == "conntrack" and isinstance(fl, dict) and fl.get("loaded") is False:
-            out[layer] = {"available": True, "reason": fl.get("reason") or "nf_conntrack is not loaded"}
-        else:
-            out[layer] = {"available": True, "reason": None}
+        cov = _one_coverage(facts, layer)
+        if before is not None and cov["state"] in ("read", "partial"):
+            first = _one_coverage(before, layer)
+            if first["state"] in ("unread", "not_collected"):
+                cov = dict(cov, state="partial", unread=cov["unread"] + [
+                    {"source": "%s (first snapshot)" % FACT_LAYER[layer], "reason": first["reason"]}])
+                cov["reason"] = "not read: " + "; ".join("%s: %s" % (u["source"], u["reason"]) for u in cov["unread"])
+            elif first["state"] == "partial":
+                extra = [u for u in first["unread"] if u not in cov["unread"]]
+                if extra:
+                    cov = dict(cov, state="partial", unread=cov["unread"] + extra)
+                    cov["reason"] = "not read: " + "; ".join("%s: %s" % (u["source"], u["reason"]) for u in cov["unread"])
+        out[layer] = cov
     return out
+
+
+def not_read(coverage: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The layers of a coverage (layer_coverage) that are not fully read, in LAYERS order."""
+    return [l for l in LAYERS if (coverage.get(l) or {}).get("state", "read" if (coverage.get(l) or {}).get("available", True)
+                                                               else "unread") != "read"]
 
 
 __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
            "analyze_host", "targets_of", "interval_of", "link_symptoms", "sort_findings", "worst", "worst_severity",
-           "at_least", "layer_coverage", "counter", "grade"]
+           "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
+           "WILSON_Z", "MIN_EVENTS", "thresholds_markdown"]

@@ -176,5 +176,8 @@ def test_layer_coverage() -> None:
     facts["iptables"] = {"available": False, "reason": "iptables-nft-save is not installed"}
     del facts["tc"]
     cov = _analyze.layer_coverage(facts)
-    assert cov["netfilter"] == {"available": False, "reason": "iptables-nft-save is not installed"}
-    assert cov["qdisc"]["available"] is False and cov["tcp"]["available"] is True
+    assert cov["netfilter"] == {"available": False, "state": "unread", "reason": "iptables-nft-save is not installed",
+                                "unread": []}
+    assert cov["qdisc"]["available"] is False and cov["qdisc"]["state"] == "not_collected"
+    assert cov["tcp"] == {"available": True, "state": "read", "reason": None, "unread": []}
+    assert _analyze.not_read(cov) == ["qdisc", "netfilter"]

@@ -137,7 +137,7 @@ def _check_shares(findings: List[Dict[str, Any]]) -> None:
             continue
         den = ev["denominator"]
         assert den["population"] >= ev["delta"] >= 1, f  # never over an empty (or smaller) denominator
-        assert 0.0 < ev["percent"] <= 100.0 and 0.0 <= ev["percent_lower"] <= ev["percent"], f
+        assert 0.0 <= ev["percent"] <= 100.0 and 0.0 <= ev["percent_lower"] <= ev["percent"], f
 
 
 # thresholds a user may set, without touching the minimum event counts

@@ -41,7 +41,9 @@ def fleet(seed: Dict[str, Any]) -> List[Dict[str, Any]]:
     clean = diagnosis("clean-host-and-container-busy-but-not-dropping", host="db1")
     squeezed = diagnosis("softnet-backlog-drops-and-squeezes", host="lb1")
     squeezed["targets"]["host"]["layers"]["netfilter"] = {"available": False, "reason": "iptables not installed"}
-    squeezed["targets"]["host"]["worst_by_layer"]["netfilter"] = {"severity": "n/a", "id": None, "subject": None, "count": 0}
+    squeezed["targets"]["host"]["worst_by_layer"]["netfilter"] = {"severity": "n/a", "id": None, "subject": None, "count": 0,
+                                                                  "read": "unread"}
+    squeezed["unread"] = _report.unread_rows(squeezed)
     return [seed, clean, squeezed]
 
 
@@ -50,8 +52,10 @@ def test_host_diagnosis(seed: Dict[str, Any]) -> None:
     t = seed["targets"]["container:nginx"]
     assert t["worst"] == "critical" and t["counts"] == {"info": 0, "warning": 0, "critical": 2}
     assert t["worst_by_layer"]["netfilter"] == {"severity": "critical", "id": "netfilter.random_drop",
-                                                "subject": "rule ipv4 filter INPUT #1 (nft)", "count": 2, "findings": 2}
-    assert t["worst_by_layer"]["nic"] == {"severity": None, "id": None, "subject": None, "count": 0}
+                                                "subject": "rule ipv4 filter INPUT #1 (nft)", "count": 2, "findings": 2,
+                                                "read": "read"}
+    assert t["worst_by_layer"]["nic"] == {"severity": None, "id": None, "subject": None, "count": 0, "read": "read"}
+    assert seed["unread"] == []
     assert t["interval"] == 5.0 and t["target"]["label"] == "container:nginx"
     assert [p["name"] for p in t["probes"]] == ["172.17.0.2:80 syn"]
     host_probes = seed["targets"]["host"]["probes"]
@@ -88,7 +92,8 @@ def test_summary_table(fleet: List[Dict[str, Any]]) -> None:
     assert "failed (192.0.2.9:443 connect)" in rows[("web1", "host")]
     assert "warn dropped" in rows[("lb1", "host")] and " n/a " in rows[("lb1", "host")]
     assert rows[("db1", "host")].split()[2:11] == ["."] * 9
-    assert lines[-1].startswith("5 target(s) on 3 host(s): 2 critical, 2 warning, 0 info")
+    assert lines[-2].startswith("5 target(s) on 3 host(s): 2 critical, 2 warning, 0 info")
+    assert lines[-1] == "n/a lb1 host netfilter: iptables not installed"
 
 
 def test_target_files_are_the_documented_json(seed: Dict[str, Any]) -> None:
