@@ -211,13 +211,13 @@ def thresholds_markdown(thresholds: Optional[Dict[str, Dict[str, Any]]] = None) 
                 if rate is None and pct is None:
                     levels.append("never")
                 else:
-                    levels.append("%s / %s / %s" % (_cell_value(t.get(level + "_min_events")), "&ge; " + _cell_value(rate)
+                    levels.append("%s / %s / %s" % (_cell_value(t.get(level + "_min_events")), ">= " + _cell_value(rate)
                                                      if rate is not None else "-",
-                                                     "&ge; " + _cell_value(pct) if pct is not None else "-"))
+                                                     ">= " + _cell_value(pct) if pct is not None else "-"))
             other = "explained: at most %s" % t["explained_max_severity"] if t.get("explained_max_severity") else ""
             lines.append("| `%s` | %s | %s | %s | %s | %s |" % (fid, kind, _cell_value(t["min_delta"]), levels[0], levels[1], other))
         elif "warning_usage" in t:
-            lines.append("| `%s` | gauge | - | usage &ge; %s %% | usage &ge; %s %% | |" % (
+            lines.append("| `%s` | gauge | - | usage >= %s %% | usage >= %s %% | |" % (
                 fid, _cell_value(t["warning_usage"]), _cell_value(t["critical_usage"])))
         else:
             lines.append("| `%s` | config | - | by nature | by nature | |" % fid)
