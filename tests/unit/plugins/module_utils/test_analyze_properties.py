@@ -147,7 +147,7 @@ USER_THRESHOLDS = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
 }))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(COUNTER_IDS), st.integers(1, 2), st.integers(0, 10 ** 9), st.integers(1, 3600), USER_THRESHOLDS)
 def test_one_or_two_events_are_never_above_info(fid: str, events: int, traffic: int, seconds: int, user: Any) -> None:
     thresholds = {fid: user} if user else None
@@ -156,7 +156,7 @@ def test_one_or_two_events_are_never_above_info(fid: str, events: int, traffic: 
     _check_shares(findings)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(COUNTER_IDS), st.integers(1, 10 ** 6), st.integers(0, 10 ** 9), st.integers(1, 600))
 def test_shares_never_exceed_100_percent_nor_use_an_empty_denominator(fid: str, events: int, traffic: int, seconds: int) -> None:
     _check_shares(_analyze.analyze_host(*_pair(fid, events, traffic, seconds), None))
@@ -166,7 +166,7 @@ def _worst_rank(findings: List[Dict[str, Any]], fid: str) -> int:
     return max([_analyze.SEVERITIES.index(f["severity"]) for f in findings if f["id"] == fid] or [-1])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(COUNTER_IDS), st.integers(1, 400), st.integers(0, 10 ** 5), st.integers(1, 60), st.integers(2, 40))
 def test_more_events_at_the_same_rate_and_share_never_lower_the_severity(fid: str, events: int, traffic: int, seconds: int,
                                                                           times: int) -> None:
