@@ -260,8 +260,8 @@ def summary_table(diagnoses: Any) -> str:
     unread = [(str(d.get("host")), u) for d in _diagnoses(diagnoses) for u in d.get("unread") or unread_rows(d)
               if u["state"] != "not_collected"]
     for host, u in unread:
-        lines.append("%s %s %s %s: %s" % ("n/a" if u["state"] == "unread" else "partial", host, u["target"], u["layer"],
-                                           u["reason"]))
+        state = "n/a" if u["state"] == "unread" else "partial"
+        lines.append("%s %s %s %s: %s" % (state, host, u["target"], u["layer"], u["reason"]))
     return "\n".join(lines)
 
 

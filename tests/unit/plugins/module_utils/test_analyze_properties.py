@@ -168,8 +168,8 @@ def _worst_rank(findings: List[Dict[str, Any]], fid: str) -> int:
 
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(COUNTER_IDS), st.integers(1, 400), st.integers(0, 10 ** 5), st.integers(1, 60), st.integers(2, 40))
-def test_more_events_at_the_same_rate_and_share_never_lower_the_severity(fid: str, events: int, traffic: int, seconds: int,
-                                                                          times: int) -> None:
+def test_more_events_at_the_same_rate_and_share_never_lower_the_severity(
+        fid: str, events: int, traffic: int, seconds: int, times: int) -> None:
     """``times`` as long an interval, with ``times`` as many events and as much traffic: same rate, same share."""
     few = _worst_rank(_analyze.analyze_host(*_pair(fid, events, traffic, seconds), None), fid)
     many = _worst_rank(_analyze.analyze_host(*_pair(fid, events * times, traffic * times, seconds * times), None), fid)
