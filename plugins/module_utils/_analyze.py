@@ -211,9 +211,9 @@ def thresholds_markdown(thresholds: Optional[Dict[str, Dict[str, Any]]] = None) 
                 if rate is None and pct is None:
                     levels.append("never")
                 else:
-                    levels.append("%s / %s / %s" % (_cell_value(t.get(level + "_min_events")), ">= " + _cell_value(rate)
-                                                     if rate is not None else "-",
-                                                     ">= " + _cell_value(pct) if pct is not None else "-"))
+                    want_rate = "-" if rate is None else ">= " + _cell_value(rate)
+                    want_pct = "-" if pct is None else ">= " + _cell_value(pct)
+                    levels.append("%s / %s / %s" % (_cell_value(t.get(level + "_min_events")), want_rate, want_pct))
             other = "explained: at most %s" % t["explained_max_severity"] if t.get("explained_max_severity") else ""
             lines.append("| `%s` | %s | %s | %s | %s | %s |" % (fid, kind, _cell_value(t["min_delta"]), levels[0], levels[1], other))
         elif "warning_usage" in t:
@@ -222,9 +222,9 @@ def thresholds_markdown(thresholds: Optional[Dict[str, Dict[str, Any]]] = None) 
         else:
             lines.append("| `%s` | config | - | by nature | by nature | |" % fid)
     lines.append("")
+    defaults = (_cell_value(WILSON_Z), MIN_EVENTS["warning"], MIN_EVENTS["critical"])
     lines.append("Shares are compared by the lower bound of Wilson's score interval, z = %s; a level needs at least its "
-                 "events (default %d for warning, %d for critical)." % (_cell_value(WILSON_Z), MIN_EVENTS["warning"],
-                                                                         MIN_EVENTS["critical"]))
+                 "events (default %d for warning, %d for critical)." % defaults)
     return "\n".join(lines) + "\n"
 
 
@@ -1273,8 +1273,12 @@ def layer_coverage(facts: Optional[Dict[str, Any]], before: Optional[Dict[str, A
 
 def not_read(coverage: Dict[str, Dict[str, Any]]) -> List[str]:
     """The layers of a coverage (layer_coverage) that are not fully read, in LAYERS order."""
-    return [l for l in LAYERS if (coverage.get(l) or {}).get("state", "read" if (coverage.get(l) or {}).get("available", True)
-                                                               else "unread") != "read"]
+    out = []
+    for layer in LAYERS:
+        cov = coverage.get(layer) or {}
+        if cov.get("state", "read" if cov.get("available", True) else "unread") != "read":
+            out.append(layer)
+    return out
 
 
 __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
