@@ -114,14 +114,12 @@ class ActionModule(ActionBase):
         seconds = interval if interval else None
         diagnosis = _report.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
         rates = _compliance.key_rates(before, after, seconds) if after is not None else {}
-        above = _analyze.at_least(diagnosis["findings"], "warning")
         result.update(
             changed=bool(self._prerequisites and self._prerequisites["changed"]),
             ansible_facts=dict(packetloss_diagnosis=diagnosis, packetloss_findings=diagnosis["findings"],
                                packetloss_key_rates=rates),
             worst=diagnosis["worst"], counts=diagnosis["counts"],
-            msg="; ".join("%s %s %s: %s" % (f["severity"], f["target"], f["id"], f["summary"]) for f in above)
-            or "no findings above info (%d info)" % len(diagnosis["findings"]),
+            msg=_report.console_message(diagnosis),
         )
         if self._install:
             result["prerequisites"] = self._prerequisites or dict(changed=False, packages=[], docker_sdk=self._docker_sdk)

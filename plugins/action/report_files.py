@@ -17,6 +17,21 @@ def _safe_join(dest: str, rel: Any) -> str:
     return os.path.join(dest, rel)
 
 
+def _obstacle(dest: str, path: str) -> Optional[str]:
+    """What keeps ``path`` from being written as a regular file, or None: the path itself, or one of its directories
+    below ``dest``, being something else."""
+    if os.path.lexists(path) and (os.path.isdir(path) or not (os.path.isfile(path) or os.path.islink(path))):
+        return "it is a directory" if os.path.isdir(path) else "it is not a regular file"
+    directory = os.path.dirname(path)
+    while len(directory) >= len(dest):
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            return "%s is not a directory" % directory
+        if directory == dest:
+            break
+        directory = os.path.dirname(directory)
+    return None
+
+
 def _write(path: str, content: str, mode: int) -> None:
     """Atomically: a temporary file in the same directory, then rename."""
     directory = os.path.dirname(path)
@@ -53,13 +68,19 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("mode %r is not an octal file mode" % (mode,))
         dest = os.path.abspath(os.path.expanduser(dest))
         targets = [(_safe_join(dest, f["path"]), str(f["content"])) for f in files]  # every path checked first
+        for path, _content in targets:
+            problem = _obstacle(dest, path)
+            if problem:
+                raise AnsibleActionFail("cannot write %s: %s (nothing was written; remove it or choose another dest)"
+                                        % (path, problem))
         written: List[str] = []
-        try:
-            for path, content in targets:
+        for path, content in targets:
+            try:
                 _write(path, content, perms)
-                written.append(path)
-        except OSError as exc:
-            raise AnsibleActionFail("cannot write %s: %s" % (exc.filename or dest, exc.strerror))
+            except OSError as exc:  # the destination is named, never the temporary file
+                raise AnsibleActionFail("cannot write %s: %s%s" % (
+                    path, exc.strerror or exc, " (written before it: %s)" % ", ".join(written) if written else ""))
+            written.append(path)
         # Reports are the run's output on the controller, not a change to a managed host.
         result.update(changed=False, dest=dest, written=written)
         return result

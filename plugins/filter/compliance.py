@@ -88,14 +88,15 @@ def packetloss_allowed(findings: Any, allow: Any = None) -> List[Dict[str, Any]]
 
 
 def packetloss_compliance(diagnosis: Any, allow: Any = None, fail_severity: str = "warning", max_probe_loss: Any = 0.0,
-                          fail_unread: bool = False, rates: Any = None) -> Dict[str, Any]:
-    """One host's compliance verdict from its diagnosis (see _compliance.verdict)."""
+                          fail_unread: bool = True, rates: Any = None, allow_unread: Any = None) -> Dict[str, Any]:
+    """One host's compliance verdict from its diagnosis (see _compliance.verdict): a layer not read in full fails
+    unless ``allow_unread`` (layers, or {layer, target, reason}) allows it, or ``fail_unread`` is false."""
     if not isinstance(diagnosis, dict):
         raise ValueError("expected a host diagnosis (packetloss_diagnosis), got %s" % type(diagnosis).__name__)
     if rates is not None and not isinstance(rates, dict):
         raise ValueError("rates must be a dictionary (packetloss_key_rates)")
     allowed = allowed_indexes(diagnosis.get("findings") or [], allow)
-    return _compliance.verdict(diagnosis, allowed, fail_severity, max_probe_loss, bool(fail_unread), rates)
+    return _compliance.verdict(diagnosis, allowed, fail_severity, max_probe_loss, bool(fail_unread), rates, allow_unread)
 
 
 def packetloss_compliance_files(verdicts: Any, diagnoses: Any = None, allow: Any = None, report_dir: Optional[str] = None,

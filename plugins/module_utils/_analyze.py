@@ -25,6 +25,7 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 SEVERITIES = ("info", "warning", "critical")
@@ -35,12 +36,16 @@ FACT_LAYER = {"nic": "netstat", "softnet": "netstat", "qdisc": "tc", "ip": "nets
 REMEDIATIONS = ("netem", "random_drop")
 
 # ------------------------------------------------------------------------------------------------
-# THRESHOLDS: the one place. Keys per finding id:
+# THRESHOLDS: the one place (docs/severity.md renders this table: thresholds_markdown()). Keys per finding id:
 #   enabled           false drops the finding altogether
 #   severity          forces the severity (info, warning, critical); null = computed as below
 #   min_delta         counter findings: a delta below this over the interval is no finding at all
+#   warning_min_events / critical_min_events   counter findings: the events (delta) a level needs at least,
+#                     whatever the rate or share: no finding is above info on the strength of one or two events
 #   warning_rate      counter findings: events per second at or above which the finding is a warning ...
-#   warning_percent   ... and, when set, the share (%) of the object's traffic it must also reach
+#   warning_percent   ... and, when set, the share (%) of the object's traffic it must also reach: the share
+#                     compared is the LOWER BOUND of Wilson's score interval (z = WILSON_Z) of events out of the
+#                     traffic they are a share of, so a share of a tiny sample never decides a severity
 #   critical_rate / critical_percent   the same for critical. A level whose rate and percent are
 #                     both null is never reached; a finding that passes min_delta only is "info".
 #   warning_usage / critical_usage     conntrack.limit: table usage (%) for each level
@@ -50,11 +55,19 @@ REMEDIATIONS = ("netem", "random_drop")
 # finding's documentation in docs/diagnose.md; "severity" overrides it.
 # ------------------------------------------------------------------------------------------------
 
+# z of Wilson's score interval: 1.96 is the two-sided 95 % interval, so a share's lower bound is exceeded by the
+# true share with 97.5 % confidence. 1 event out of 1 gives 20.7 %, 3 of 3 43.8 %, 30 of 30 88.6 %, 5 of 100 2.2 %.
+WILSON_Z = 1.96
+# the fewest events for each level, by default (a finding id's warning_min_events / critical_min_events override)
+MIN_EVENTS = {"warning": 3, "critical": 10}
+
 
 def _counter(min_delta: int = 1, warning_rate: Optional[float] = 0.0, critical_rate: Optional[float] = None,
-             warning_percent: Optional[float] = None, critical_percent: Optional[float] = None) -> Dict[str, Any]:
-    return {"enabled": True, "severity": None, "min_delta": min_delta, "warning_rate": warning_rate,
-            "warning_percent": warning_percent, "critical_rate": critical_rate, "critical_percent": critical_percent}
+             warning_percent: Optional[float] = None, critical_percent: Optional[float] = None,
+             warning_min_events: int = MIN_EVENTS["warning"], critical_min_events: int = MIN_EVENTS["critical"]) -> Dict[str, Any]:
+    return {"enabled": True, "severity": None, "min_delta": min_delta,
+            "warning_min_events": warning_min_events, "warning_rate": warning_rate, "warning_percent": warning_percent,
+            "critical_min_events": critical_min_events, "critical_rate": critical_rate, "critical_percent": critical_percent}
 
 
 def _symptom(**kw: Any) -> Dict[str, Any]:
@@ -119,8 +132,8 @@ CAUSES = ("netfilter.random_drop", "qdisc.netem", "netfilter.drop_hits", "qdisc.
           "tcp.listen_overflow", "udp.rcvbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
           "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes")
 SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts")
-_NUMERIC_KEYS = ("min_delta", "warning_rate", "warning_percent", "critical_rate", "critical_percent",
-                 "warning_usage", "critical_usage")
+_NUMERIC_KEYS = ("min_delta", "warning_min_events", "critical_min_events", "warning_rate", "warning_percent",
+                 "critical_rate", "critical_percent", "warning_usage", "critical_usage")
 
 
 def layer_of(finding_id: str) -> str:
@@ -174,6 +187,45 @@ def _check_setting(name: str, key: str, value: Any) -> None:
     elif key in _NUMERIC_KEYS:
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
             raise ValueError("thresholds[%s].%s must be a number >= 0 or null" % (name, key))
+
+
+def _cell_value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and v.is_integer():
+        return "%d" % v
+    return str(v)
+
+
+def thresholds_markdown(thresholds: Optional[Dict[str, Dict[str, Any]]] = None) -> str:
+    """THRESHOLDS (or merged ones) as the Markdown table docs/severity.md shows (a unit test keeps them equal)."""
+    th = thresholds or THRESHOLDS
+    lines = ["| finding id | kind | min delta | warning: events / rate /s / share % | critical: events / rate /s / share % "
+             "| other |", "|---|---|---|---|---|---|"]
+    for fid, t in th.items():
+        if "min_delta" in t:
+            kind = "symptom" if fid in SYMPTOMS else "counter"
+            levels = []
+            for level in ("warning", "critical"):
+                rate, pct = t.get(level + "_rate"), t.get(level + "_percent")
+                if rate is None and pct is None:
+                    levels.append("never")
+                else:
+                    want_rate = "-" if rate is None else ">= " + _cell_value(rate)
+                    want_pct = "-" if pct is None else ">= " + _cell_value(pct)
+                    levels.append("%s / %s / %s" % (_cell_value(t.get(level + "_min_events")), want_rate, want_pct))
+            other = "explained: at most %s" % t["explained_max_severity"] if t.get("explained_max_severity") else ""
+            lines.append("| `%s` | %s | %s | %s | %s | %s |" % (fid, kind, _cell_value(t["min_delta"]), levels[0], levels[1], other))
+        elif "warning_usage" in t:
+            lines.append("| `%s` | gauge | - | usage >= %s %% | usage >= %s %% | |" % (
+                fid, _cell_value(t["warning_usage"]), _cell_value(t["critical_usage"])))
+        else:
+            lines.append("| `%s` | config | - | by nature | by nature | |" % fid)
+    lines.append("")
+    defaults = (_cell_value(WILSON_Z), MIN_EVENTS["warning"], MIN_EVENTS["critical"])
+    lines.append("Shares are compared by the lower bound of Wilson's score interval, z = %s; a level needs at least its "
+                 "events (default %d for warning, %d for critical)." % defaults)
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -237,14 +289,39 @@ def counter(name: str, before: Optional[int], after: Optional[int], seconds: Opt
     return {"name": name, "before": before, "after": after, "delta": delta, "rate": _rate(delta, seconds)}
 
 
-def _percent(part: Optional[int], whole: Optional[int]) -> Optional[float]:
-    """part as a share of whole (whole at least part), in percent."""
-    if part is None:
+def wilson_lower(events: int, population: int, z: float = WILSON_Z) -> Optional[float]:
+    """The lower bound of Wilson's score interval of the share ``events`` / ``population``, in [0, 1].
+
+    None for an empty population: no share at all.
+    """
+    if population <= 0:
         return None
-    whole = max(whole or 0, part)
-    if whole <= 0:
-        return None
-    return round(100.0 * part / whole, 2)
+    events = min(max(events, 0), population)
+    p = float(events) / population
+    z2 = z * z
+    centre = p + z2 / (2.0 * population)
+    margin = z * math.sqrt(p * (1.0 - p) / population + z2 / (4.0 * population * population))
+    return min(1.0, max(0.0, (centre - margin) / (1.0 + z2 / population)))
+
+
+def share(events: Optional[int], traffic: Optional[int], includes_events: bool = True) -> Dict[str, Any]:
+    """``events`` as a share of the traffic they belong to: {population, percent, percent_lower}.
+
+    ``traffic`` is the denominator counter's delta; ``includes_events`` says whether it counts the events too
+    (Tcp.ActiveOpens counts the attempts that failed) or not (rx_packets does not count the dropped packets): the
+    population is then ``traffic + events``. A population below the events (a counter that counts them elsewhere)
+    is raised to the events. ``percent`` is the point estimate (never above 100), ``percent_lower`` the lower bound
+    of Wilson's score interval, which severities are decided on; all None without events or traffic, and the
+    shares None over an empty population.
+    """
+    if events is None or traffic is None or events < 0 or traffic < 0:
+        return {"population": None, "percent": None, "percent_lower": None}
+    population = max(traffic if includes_events else traffic + events, events)
+    lower = wilson_lower(events, population)
+    if lower is None:
+        return {"population": population, "percent": None, "percent_lower": None}
+    return {"population": population, "percent": round(100.0 * events / population, 2),
+            "percent_lower": round(100.0 * lower, 2)}
 
 
 def _rank(severity: Optional[str]) -> int:
@@ -252,13 +329,20 @@ def _rank(severity: Optional[str]) -> int:
 
 
 def grade(th: Dict[str, Any], delta: Optional[int], rate: Optional[float], percent: Optional[float] = None) -> Optional[str]:
-    """The severity of a counter finding by its thresholds, or None when it is no finding."""
+    """The severity of a counter finding by its thresholds, or None when it is no finding.
+
+    ``percent`` is what the levels' ``*_percent`` are compared with: the lower bound of the share's Wilson interval
+    (``share()["percent_lower"]``). A level also needs its ``*_min_events`` events, whatever the rate or share.
+    """
     if not th.get("enabled", True) or delta is None or delta < max(1, th.get("min_delta") or 1):
         return None
     severity = "info"
     for level in ("warning", "critical"):
         want_rate, want_pct = th.get(level + "_rate"), th.get(level + "_percent")
         if want_rate is None and want_pct is None:
+            continue
+        want_events = th.get(level + "_min_events")
+        if delta < (MIN_EVENTS[level] if want_events is None else want_events):
             continue
         if want_rate is not None and (rate is None or rate < want_rate):
             continue
@@ -334,23 +418,42 @@ class _Ctx:
     def counter_finding(self, fid: str, subject: str, counters: List[Dict[str, Any]], what: str, explanation: str,
                         advice: str, denominator: Optional[Dict[str, Any]] = None, kind: str = "counter",
                         extra: Optional[Dict[str, Any]] = None) -> None:
-        """A finding from the sum of ``counters``' deltas (``denominator``: the traffic it is a share of)."""
+        """A finding from the sum of ``counters``' deltas.
+
+        ``denominator``: the traffic it is a share of, {name, delta, includes_events (default true), counters?}.
+        """
         if not self.deltas:
             return
         deltas = [c["delta"] for c in counters if c["delta"] is not None]
         if not deltas:
             return
         delta = sum(deltas)
+        self.graded(fid, subject, delta, counters, what, explanation, advice, denominator, kind, extra)
+
+    def graded(self, fid: str, subject: str, delta: int, counters: List[Dict[str, Any]], what: str, explanation: str,
+               advice: str, denominator: Optional[Dict[str, Any]] = None, kind: str = "counter",
+               extra: Optional[Dict[str, Any]] = None) -> None:
+        """A counter finding of ``delta`` events: its rate, its share of ``denominator`` and its severity."""
         rate = _rate(delta, self.seconds)
-        percent = _percent(delta, denominator["delta"]) if denominator and denominator["delta"] is not None else None
-        severity = grade(self.th[fid], delta, rate, percent)
+        den = None
+        sh = {"population": None, "percent": None, "percent_lower": None}
+        if denominator:
+            den = dict(denominator)
+            includes = den.setdefault("includes_events", True)
+            if not includes:
+                den["name"] = " + ".join([den["name"]] + [c["name"] for c in counters])
+            sh = share(delta, den.get("delta"), includes)
+            den["population"] = sh["population"]
+        severity = grade(self.th[fid], delta, rate, sh["percent_lower"])
         if severity is None:
             return
-        share = "" if percent is None else ", %s%% of %s" % (_fmt_num(percent), denominator["name"])
-        summary = "%s: %s +%d in %s%s%s" % (subject, what, delta, _secs(self.seconds), _fmt_rate(rate), share)
-        evidence: Dict[str, Any] = {"counters": counters, "delta": delta, "rate": rate, "percent": percent}
-        if denominator:
-            evidence["denominator"] = denominator
+        pct = "" if sh["percent"] is None or den is None else ", %s%% of %s (%d of %d)" % (
+            _fmt_num(sh["percent"]), den["name"], delta, sh["population"])
+        summary = "%s: %s +%d in %s%s%s" % (subject, what, delta, _secs(self.seconds), _fmt_rate(rate), pct)
+        evidence: Dict[str, Any] = {"counters": counters, "delta": delta, "rate": rate, "percent": sh["percent"],
+                                    "percent_lower": sh["percent_lower"]}
+        if den:
+            evidence["denominator"] = den
         if extra:
             evidence.update(extra)
         self.add(fid, severity, subject, summary, evidence, explanation, advice, kind=kind)
@@ -414,7 +517,8 @@ def _check_qdiscs(c: _Ctx) -> None:
             continue
         denominator = None
         if packets is not None and packets["delta"] is not None and drops["delta"] is not None:
-            denominator = {"name": "packets offered", "delta": packets["delta"] + drops["delta"]}
+            # packets counts what the qdisc sent on: the packets offered to it are those and its drops
+            denominator = {"name": "packets", "delta": packets["delta"], "includes_events": False}
         c.counter_finding(
             "qdisc.drops", "qdisc " + where, [drops], "drops",
             "The %s queueing discipline on %s dropped packets: its queue was full (limit reached) or its rate or "
@@ -702,7 +806,8 @@ def _check_nic(c: _Ctx) -> None:
             if not counters:
                 continue
             traffic = cnt(total_key) if total_key in stats else None
-            denominator = {"name": total_key, "delta": traffic["delta"]} if traffic else None
+            # rx_packets/tx_packets count what went through, not the drops or errors
+            denominator = {"name": total_key, "delta": traffic["delta"], "includes_events": False} if traffic else None
             extra: Dict[str, Any] = {"interface": name, "kind": row.get("kind")}
             if fid == "nic.rx_errors":
                 extra["breakdown"] = [cnt(k) for k in _RX_ERROR_PARTS if k in stats]
@@ -775,7 +880,11 @@ def _snmp(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return snmp if isinstance(snmp, dict) else {}
 
 
-# (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice)
+# (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice).
+# A denominator counts the events themselves (Tcp.ActiveOpens + PassiveOpens + TCPSynRetrans: every SYN and SYN-ACK
+# sent, the retransmitted ones too) unless the id is in _DENOMINATOR_EXCLUDES_EVENTS (OutSegs does not count the
+# retransmitted segments, InDatagrams not the datagrams dropped): its share is then of denominator + events.
+_DENOMINATOR_EXCLUDES_EVENTS = ("tcp.timeouts", "tcp.retrans", "tcp.embryonic_rsts", "udp.rcvbuf_errors", "udp.sndbuf_errors")
 _SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, str], ...]], str, str, str]] = [
     ("tcp.listen_overflow", (("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops")), None,
      "listen queue overflows/drops",
@@ -783,7 +892,7 @@ _SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, st
      "small): the kernel dropped incoming SYNs or handshake ACKs, and clients retransmit.",
      "Make the application accept faster, raise its listen backlog and net.core.somaxconn / "
      "net.ipv4.tcp_max_syn_backlog; ss -lnt shows Recv-Q (queued) against Send-Q (backlog)."),
-    ("tcp.syn_retrans", (("TcpExt", "TCPSynRetrans"),), (("Tcp", "ActiveOpens"), ("Tcp", "PassiveOpens")),
+    ("tcp.syn_retrans", (("TcpExt", "TCPSynRetrans"),), (("Tcp", "ActiveOpens"), ("Tcp", "PassiveOpens"), ("TcpExt", "TCPSynRetrans")),
      "SYN/SYN-ACK retransmits",
      "SYNs or SYN-ACKs had to be sent again: the first ones or their answers were lost on the way. This is a "
      "symptom; the cause is a drop somewhere on the path.",
@@ -855,20 +964,13 @@ def _attempt_fails(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> No
     if fails["delta"] is None:
         return
     active = max(0, fails["delta"] - (embryonic["delta"] or 0))
-    rate = _rate(active, c.seconds)
-    percent = _percent(active, opens["delta"])
-    severity = grade(c.th["tcp.attempt_fails"], active, rate, percent)
-    if severity is None:
+    if active <= 0:
         return
-    c.add("tcp.attempt_fails", severity, "tcp",
-          "tcp: failed connection attempts +%d in %s%s, %s%% of Tcp.ActiveOpens" % (
-              active, _secs(c.seconds), _fmt_rate(rate), _fmt_num(percent)),
-          {"counters": [fails, embryonic], "delta": active, "rate": rate, "percent": percent,
-           "denominator": {"name": "Tcp.ActiveOpens", "delta": opens["delta"], "counters": [opens]}},
-          "Outgoing connection attempts failed (reset or timed out during the handshake): refused ports, or SYNs "
-          "and SYN-ACKs lost on the way. (AttemptFails minus EmbryonicRsts, which AttemptFails also counts.)",
-          "Tell refused from lost: ss -tan state syn-sent, the peer's listen state, and the drop findings of the "
-          "path.", kind="symptom")
+    c.graded("tcp.attempt_fails", "tcp", active, [fails, embryonic], "failed connection attempts",
+             "Outgoing connection attempts failed (reset or timed out during the handshake): refused ports, or SYNs "
+             "and SYN-ACKs lost on the way. (AttemptFails minus EmbryonicRsts, which AttemptFails also counts.)",
+             "Tell refused from lost: ss -tan state syn-sent, the peer's listen state, and the drop findings of the "
+             "path.", denominator={"name": "Tcp.ActiveOpens", "delta": opens["delta"], "counters": [opens]}, kind="symptom")
 
 
 def _udp_in_errors(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> None:
@@ -920,7 +1022,7 @@ def _check_snmp(c: _Ctx) -> None:
                     for s, f in den_fields if _get(after, s, f) is not None]
             if dens and all(d["delta"] is not None for d in dens):
                 denominator = {"name": " + ".join(d["name"] for d in dens), "delta": sum(d["delta"] for d in dens),
-                               "counters": dens}
+                               "counters": dens, "includes_events": fid not in _DENOMINATOR_EXCLUDES_EVENTS}
         c.counter_finding(fid, layer_of(fid), counters, what, explanation, advice, denominator=denominator,
                           kind="symptom" if fid in SYMPTOMS else "counter")
     _attempt_fails(c, before, after)
@@ -1082,22 +1184,104 @@ def at_least(findings: Iterable[Dict[str, Any]], severity: str) -> List[Dict[str
     return [f for f in findings if _rank(f.get("severity")) >= _rank(severity)]
 
 
-def layer_coverage(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Per analyzer layer: whether its fact layer was read ({"available", "reason"})."""
+# ------------------------------------------------------------------------------------------------
+# coverage: what was read, per analyzer layer (docs/report-schema.md, "Layers")
+# ------------------------------------------------------------------------------------------------
+
+# read: every source of the layer was read (a clean layer is clean); partial: some sources could not be read (the
+# fact layer's ``unread`` list of {source, reason}); unread: the layer could not be read (``available: false``);
+# not_collected: the layer was left out of gather_subset. Only "read" may be shown as clean.
+READ_STATES = ("read", "partial", "unread", "not_collected")
+# which analyzer layers a source of a fact layer feeds, by the end of its path (a source not listed here: every
+# analyzer layer of its fact layer)
+SOURCE_LAYERS = (
+    ("net/dev", ("nic",)), ("ethtool", ("nic",)), ("links", ("nic",)),
+    ("net/snmp", ("ip", "tcp", "udp", "socket")), ("net/netstat", ("ip", "tcp", "socket")),
+    ("net/snmp6", ("ip", "udp")), ("softnet_stat", ("softnet",)),
+    ("nf_conntrack_count", ("conntrack",)), ("nf_conntrack_max", ("conntrack",)),
+    ("net/stat/nf_conntrack", ("conntrack",)),
+)
+
+
+def _source_layers(entry: Dict[str, Any], fact_layer: str) -> Tuple[str, ...]:
+    named = entry.get("layers")
+    if isinstance(named, list) and named and all(l in LAYERS for l in named):
+        return tuple(named)
+    source = str(entry.get("source") or "").rstrip("/")
+    for suffix, layers in SOURCE_LAYERS:
+        if source == suffix or source.endswith("/" + suffix):
+            return layers
+    return tuple(l for l in LAYERS if FACT_LAYER[l] == fact_layer)
+
+
+def _unread_sources(fl: Dict[str, Any], fact_layer: str, layer: str) -> List[Dict[str, Any]]:
+    """The fact layer's unread sources (``unread``: [{source, reason}]) that feed ``layer``."""
+    out = []
+    for entry in _list(fl.get("unread")):
+        if isinstance(entry, str):
+            entry = {"source": entry, "reason": None}
+        if isinstance(entry, dict) and layer in _source_layers(entry, fact_layer):
+            out.append({"source": entry.get("source"), "reason": entry.get("reason")})
+    return out
+
+
+def _one_coverage(facts: Optional[Dict[str, Any]], layer: str) -> Dict[str, Any]:
+    name = FACT_LAYER[layer]
+    fl = _get(facts, name)
+    if fl is None:
+        return {"available": False, "state": "not_collected", "reason": "layer %s not collected (not in gather_subset)" % name,
+                "unread": []}
+    if not isinstance(fl, dict):
+        return {"available": False, "state": "unread", "reason": "layer %s: no facts (%s)" % (name, type(fl).__name__),
+                "unread": []}
+    if not fl.get("available", True):
+        return {"available": False, "state": "unread", "reason": str(fl.get("reason") or "layer %s could not be read" % name),
+                "unread": []}
+    unread = _unread_sources(fl, name, layer)
+    if unread:
+        reason = "; ".join("%s: %s" % (u["source"], u["reason"]) if u["reason"] else str(u["source"]) for u in unread)
+        return {"available": True, "state": "partial", "reason": "not read: " + reason, "unread": unread}
+    reason = None
+    if layer == "conntrack" and fl.get("loaded") is False:
+        reason = fl.get("reason") or "nf_conntrack is not loaded"
+    return {"available": True, "state": "read", "reason": reason, "unread": []}
+
+
+def layer_coverage(facts: Optional[Dict[str, Any]], before: Optional[Dict[str, Any]] = None) -> Dict[str, Dict[str, Any]]:
+    """Per analyzer layer, what was read: {available, state (READ_STATES), reason, unread: [{source, reason}]}.
+
+    ``facts`` is the target's last snapshot; with ``before`` (the first of two), a layer read in one snapshot only
+    is at best "partial": its counter findings need both.
+    """
     out: Dict[str, Dict[str, Any]] = {}
     for layer in LAYERS:
-        fl = _get(facts, FACT_LAYER[layer])
-        if fl is None:
-            out[layer] = {"available": False, "reason": "layer %s not collected" % FACT_LAYER[layer]}
-        elif isinstance(fl, dict) and not fl.get("available", True):
-            out[layer] = {"available": False, "reason": fl.get("reason")}
-        elif layer == "conntrack" and isinstance(fl, dict) and fl.get("loaded") is False:
-            out[layer] = {"available": True, "reason": fl.get("reason") or "nf_conntrack is not loaded"}
-        else:
-            out[layer] = {"available": True, "reason": None}
+        cov = _one_coverage(facts, layer)
+        if before is not None and cov["state"] in ("read", "partial"):
+            first = _one_coverage(before, layer)
+            if first["state"] in ("unread", "not_collected"):
+                cov = dict(cov, state="partial", unread=cov["unread"] + [
+                    {"source": "%s (first snapshot)" % FACT_LAYER[layer], "reason": first["reason"]}])
+                cov["reason"] = "not read: " + "; ".join("%s: %s" % (u["source"], u["reason"]) for u in cov["unread"])
+            elif first["state"] == "partial":
+                extra = [u for u in first["unread"] if u not in cov["unread"]]
+                if extra:
+                    cov = dict(cov, state="partial", unread=cov["unread"] + extra)
+                    cov["reason"] = "not read: " + "; ".join("%s: %s" % (u["source"], u["reason"]) for u in cov["unread"])
+        out[layer] = cov
+    return out
+
+
+def not_read(coverage: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The layers of a coverage (layer_coverage) that are not fully read, in LAYERS order."""
+    out = []
+    for layer in LAYERS:
+        cov = coverage.get(layer) or {}
+        if cov.get("state", "read" if cov.get("available", True) else "unread") != "read":
+            out.append(layer)
     return out
 
 
 __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
            "analyze_host", "targets_of", "interval_of", "link_symptoms", "sort_findings", "worst", "worst_severity",
-           "at_least", "layer_coverage", "counter", "grade"]
+           "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
+           "WILSON_Z", "MIN_EVENTS", "thresholds_markdown"]

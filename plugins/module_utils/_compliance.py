@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
-    LAYERS, SEVERITIES, counter, interval_of, targets_of, worst_severity)
+    LAYERS, SEVERITIES, counter, interval_of, not_read, targets_of, worst_severity)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._report import _finding_text, _indent, _num as _fmt, now_iso
 
 SCHEMA = "netdiag.packetloss/compliance/v1"
@@ -50,20 +50,61 @@ def check_options(fail_severity: str, max_probe_loss: Any) -> Tuple[str, float]:
     return fail_severity, loss
 
 
+def check_allow_unread(allow_unread: Any) -> List[Dict[str, Any]]:
+    """The unread-layer allow-list as [{layer, target, reason, text}]: entries are a layer name (every target), ``all``,
+    or {layer, target?, reason?}; raise ValueError for anything else."""
+    if allow_unread is None or allow_unread == "":
+        return []
+    if isinstance(allow_unread, (str, dict)):
+        allow_unread = [allow_unread]
+    if not isinstance(allow_unread, list):
+        raise ValueError("allow_unread must be a list of layers (or {layer, target, reason}), got %s" % type(allow_unread).__name__)
+    out = []
+    for entry in allow_unread:
+        spec = {"layer": entry} if isinstance(entry, str) else entry
+        if not isinstance(spec, dict) or set(spec) - {"layer", "target", "reason"}:
+            raise ValueError("each allow_unread entry must be a layer name or {layer, target, reason}, got %r" % (entry,))
+        layer, target = spec.get("layer"), spec.get("target")
+        if layer != "all" and layer not in LAYERS:
+            raise ValueError("allow_unread: unknown layer %r (known: all, %s)" % (layer, ", ".join(LAYERS)))
+        if target is not None and not isinstance(target, str):
+            raise ValueError("allow_unread: target must be a target label such as host or container:NAME, got %r" % (target,))
+        text = layer if target is None else "%s on %s" % (layer, target)
+        out.append({"layer": layer, "target": target, "reason": spec.get("reason"), "text": text})
+    return out
+
+
+def _unread_allowed_by(rules: List[Dict[str, Any]], target: str, layer: str) -> Optional[str]:
+    for r in rules:
+        if r["layer"] in ("all", layer) and r["target"] in (None, target):
+            return r["text"]
+    return None
+
+
+def _state(cov: Dict[str, Any]) -> str:
+    return str(cov.get("state") or ("read" if cov.get("available", True) else "unread"))
+
+
 def verdict(diagnosis: Dict[str, Any], allowed: Optional[Dict[int, str]] = None, fail_severity: str = "warning",
-            max_probe_loss: float = 0.0, fail_unread: bool = False,
-            rates: Optional[Dict[str, Dict[str, float]]] = None) -> Dict[str, Any]:
+            max_probe_loss: float = 0.0, fail_unread: bool = True,
+            rates: Optional[Dict[str, Dict[str, float]]] = None, allow_unread: Any = None) -> Dict[str, Any]:
     """One host's compliance verdict from its diagnosis (``_report.host_diagnosis``).
 
     A check per target and layer: ``fail`` when the layer has a finding of at least ``fail_severity`` that no
     allow-list expression matched (``allowed`` maps the finding's index in ``diagnosis["findings"]`` to the
-    expression that allowed it), ``skipped`` when the layer was not read (``fail`` with ``fail_unread``), ``pass``
-    otherwise. A check per probe: ``fail`` above ``max_probe_loss`` percent or when the probe could not run.
+    expression that allowed it); else ``fail`` too when the layer was not read in full (state unread or partial:
+    fail closed) unless ``allow_unread`` (check_allow_unread) allows it there - then ``skipped`` - or ``fail_unread``
+    is false (every layer allowed); ``skipped`` when the layer was not collected (left out of gather_subset);
+    ``pass`` otherwise. A check per probe: ``fail`` above ``max_probe_loss`` percent or when the probe could not run.
     ``rates`` (``key_rates``) is kept in the verdict for the Prometheus textfile.
     """
     if not isinstance(diagnosis, dict) or "targets" not in diagnosis:
         raise ValueError("expected a host diagnosis (packetloss_diagnosis), got %s" % type(diagnosis).__name__)
     fail_severity, max_probe_loss = check_options(fail_severity, max_probe_loss)
+    unread_rules = check_allow_unread(allow_unread)
+    if not fail_unread:
+        unread_rules.append({"layer": "all", "target": None, "reason": None, "text": "fail_unread: false"})
+    unread: List[Dict[str, Any]] = []
     allowed = dict(allowed or {})
     findings = list(diagnosis.get("findings") or [])
     host = str(diagnosis.get("host"))
@@ -75,16 +116,29 @@ def verdict(diagnosis: Dict[str, Any], allowed: Optional[Dict[int, str]] = None,
             over = [i for i in idx if _rank(findings[i].get("severity")) >= _rank(fail_severity)]
             failing = [i for i in over if i not in allowed]
             cov = layers.get(layer) or {"available": True}
-            check = {"target": label, "check": layer, "status": "pass", "message": None,
+            state = _state(cov)
+            check = {"target": label, "check": layer, "status": "pass", "message": None, "read": state,
                      "failing": [findings[i] for i in failing],
                      "allowed": [dict(findings[i], allowed_by=allowed[i]) for i in idx if i in allowed],
                      "below": [findings[i] for i in idx if i not in over and i not in allowed]}
+            unread_by = None
+            if state != "read":
+                unread_by = _unread_allowed_by(unread_rules, label, layer) if state != "not_collected" else "gather_subset"
+                unread.append({"target": label, "layer": layer, "state": state, "reason": cov.get("reason"),
+                               "unread": cov.get("unread") or [], "allowed_by": unread_by})
             if failing:
                 check["status"] = "fail"
                 check["message"] = "; ".join("%s: %s" % (findings[i]["id"], findings[i]["summary"]) for i in failing)
-            elif not cov.get("available", True):
-                check["status"] = "fail" if fail_unread else "skipped"
-                check["message"] = "layer not read: %s" % cov.get("reason")
+                if state != "read":
+                    check["message"] += " (layer %s: %s)" % (_WORDS.get(state, state), cov.get("reason"))
+            elif state == "not_collected":
+                check["status"] = "skipped"
+                check["message"] = "layer not collected: %s" % cov.get("reason")
+            elif state != "read":
+                check["status"] = "skipped" if unread_by else "fail"
+                check["message"] = "layer %s: %s" % (_WORDS.get(state, state), cov.get("reason")) + (
+                    " (allowed by allow_unread %s)" % unread_by if unread_by else
+                    " - not known to be drop-free; allow it with packetloss_compliance_allow_unread: [%s]" % layer)
             checks.append(check)
     for p in diagnosis.get("probes") or []:
         check = {"target": p.get("target") or "host", "check": "probe %s" % p.get("name"), "status": "pass",
@@ -110,8 +164,12 @@ def verdict(diagnosis: Dict[str, Any], allowed: Optional[Dict[int, str]] = None,
         "allowed": [f for c in checks for f in c["allowed"]],
         "checks": checks,
         "message": "; ".join("%s %s: %s" % (c["target"], c["check"], c["message"]) for c in failed),
+        "unread": unread,
         "rates": dict(rates or {}),
     }
+
+
+_WORDS = {"unread": "not read", "partial": "read in part", "not_collected": "not collected"}
 
 
 def missing_verdict(host: str, reason: str = "no diagnosis: the host was unreachable or failed") -> Dict[str, Any]:
@@ -120,7 +178,7 @@ def missing_verdict(host: str, reason: str = "no diagnosis: the host was unreach
              "allowed": [], "below": []}
     return {"host": str(host), "compliant": False, "fail_severity": None, "max_probe_loss": None, "generated_at": None,
             "interval": None, "counts": dict((s, int(s == "error")) for s in STATUSES), "failing": [], "allowed": [],
-            "checks": [check], "message": "host diagnosis: %s" % reason, "rates": {}}
+            "checks": [check], "message": "host diagnosis: %s" % reason, "unread": [], "rates": {}}
 
 
 def _verdicts(verdicts: Any, hosts: Optional[List[Any]] = None) -> List[Dict[str, Any]]:
@@ -166,7 +224,7 @@ def junit(verdicts: Any) -> str:
                     failure.text = "rtt ms min/avg/max/p50/p95: %s" % "/".join(
                         _fmt(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95"))
                 else:
-                    ET.SubElement(case, "failure", type="unread", message=c["message"] or "")
+                    ET.SubElement(case, "failure", type=c.get("read") or "unread", message=c["message"] or "")
             elif c["status"] == "error":
                 counts["errors"] += 1
                 ET.SubElement(case, "error", type="diagnosis", message=c["message"] or "")
@@ -198,6 +256,8 @@ def summary(verdicts: Any, allow: Optional[List[Any]] = None, report_dir: Option
                               for c in v["checks"] if c["status"] in ("fail", "error")],
             "failing": [_brief(f) for f in v["failing"]],
             "allowed": [_brief(f, f.get("allowed_by")) for f in v["allowed"]],
+            "not_read": [dict((k, u.get(k)) for k in ("target", "layer", "state", "reason", "allowed_by"))
+                         for u in v.get("unread") or []],
         })
     failed = [v["host"] for v in vs if not v["compliant"]]
     return {
@@ -318,7 +378,11 @@ METRICS = (
     ("packetloss_counter_rate_per_second", "gauge",
      "Rate of a key drop counter over the diagnosis interval, per host and target."),
     ("packetloss_target_worst_severity", "gauge",
-     "Worst finding severity of a target: 0 none, 1 info, 2 warning, 3 critical."),
+     "Worst finding severity of a target: 0 none, 1 info, 2 warning, 3 critical (see packetloss_layer_not_read: "
+     "0 is clean only where every layer was read)."),
+    ("packetloss_layer_not_read", "gauge",
+     "1 for each layer of a target that was not read in full (state unread, partial or not_collected): not known to "
+     "be clean."),
     ("packetloss_host_compliant", "gauge", "1 when the host passed the compliance gate, 0 when it failed."),
     ("packetloss_host_failed_checks", "gauge", "Failed compliance checks (target x layer, probes) of the host."),
     ("packetloss_host_allowed_findings", "gauge", "Findings of the host the compliance allow-list accepted."),
@@ -356,6 +420,10 @@ def textfile(diagnoses: Any, verdicts: Any = None, rates: Optional[Dict[str, Dic
         for label, t in (d.get("targets") or {}).items():
             series["packetloss_target_worst_severity"].append("packetloss_target_worst_severity%s %d" % (
                 _labels(host=host, target=label), _rank(t.get("worst")) + 1))
+            layers = t.get("layers") or {}
+            for layer in not_read(layers):
+                series["packetloss_layer_not_read"].append("packetloss_layer_not_read%s 1" % _labels(
+                    host=host, target=label, layer=layer, state=_state(layers.get(layer) or {})))
         host_rates = (rates or {}).get(host) if rates else (vs.get(host) or {}).get("rates")
         for label, counters in sorted((host_rates or {}).items()):
             for name, rate in sorted(counters.items()):
@@ -405,5 +473,5 @@ def failure_text(v: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SCHEMA", "FILES", "KEY_COUNTERS", "verdict", "missing_verdict", "junit", "summary", "key_rates", "textfile",
+__all__ = ["SCHEMA", "FILES", "KEY_COUNTERS", "verdict", "check_allow_unread", "missing_verdict", "junit", "summary", "key_rates", "textfile",
            "files", "failure_text", "check_options"]

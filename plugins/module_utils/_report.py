@@ -18,12 +18,14 @@ import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
-    LAYERS, SEVERITIES, analyze_host, interval_of, layer_coverage, targets_of, worst_severity)
+    LAYERS, SEVERITIES, analyze_host, interval_of, layer_coverage, not_read, targets_of, worst_severity)
 
 SCHEMA = "netdiag.packetloss/target-report/v1"
 SUMMARY_SCHEMA = "netdiag.packetloss/summary/v1"
 SHORT = {"info": "info", "warning": "warn", "critical": "crit"}
 COLORS = {None: "#e6f4ea", "info": "#e3eefc", "warning": "#fff1c2", "critical": "#f9d0d0", "n/a": "#eeeeee"}
+# the cell of a layer read in part and without a finding: grey too, never the green of a clean layer
+PARTIAL_COLOR = "#eeeeee"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -77,19 +79,40 @@ def _counts(findings: List[Dict[str, Any]]) -> Dict[str, int]:
     return dict((s, sum(1 for f in findings if f["severity"] == s)) for s in SEVERITIES)
 
 
+def _state(cov: Optional[Dict[str, Any]]) -> str:
+    cov = cov or {}
+    return str(cov.get("state") or ("read" if cov.get("available", True) else "unread"))
+
+
 def _worst_by_layer(findings: List[Dict[str, Any]], coverage: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Per layer: {severity, id, subject, count} of its worst finding (severity None: clean, "n/a": not read)."""
+    """Per layer: {severity, id, subject, count, read} of its worst finding.
+
+    severity None: clean (only when the layer was read in full), "n/a": not read (no finding, and the layer
+    unread or not collected); ``read`` is the layer's state (read, partial, unread, not_collected).
+    """
     out: Dict[str, Dict[str, Any]] = {}
     for layer in LAYERS:
         fs = [f for f in findings if f["layer"] == layer]
+        state = _state(coverage.get(layer))
         if not fs:
-            available = coverage.get(layer, {}).get("available", True)
-            out[layer] = {"severity": None if available else "n/a", "id": None, "subject": None, "count": 0}
+            out[layer] = {"severity": "n/a" if state in ("unread", "not_collected") else None, "id": None, "subject": None,
+                          "count": 0, "read": state}
             continue
         top = max(fs, key=lambda f: _rank(f["severity"]))  # first of the worst: findings come sorted
         out[layer] = {"severity": top["severity"], "id": top["id"], "subject": top["subject"],
                       "count": sum(1 for f in fs if f["id"] == top["id"] and f["severity"] == top["severity"]),
-                      "findings": len(fs)}
+                      "findings": len(fs), "read": state}
+    return out
+
+
+def unread_rows(diagnosis: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """[{target, layer, state, reason, unread}] of every layer of the host not read in full."""
+    out = []
+    for label, t in (diagnosis.get("targets") or {}).items():
+        for layer in not_read(t.get("layers") or {}):
+            cov = t["layers"].get(layer) or {}
+            out.append({"target": label, "layer": layer, "state": _state(cov), "reason": cov.get("reason"),
+                        "unread": cov.get("unread") or []})
     return out
 
 
@@ -107,7 +130,7 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
         b, a = before_t.get(label), after_t.get(label)
         facts = a or b or {}
         tf = [f for f in findings if f["target"] == label]
-        coverage = layer_coverage(facts)
+        coverage = layer_coverage(facts, b if a is not None and b is not None and after_t else None)
         warnings = sorted(set((b or {}).get("warnings") or []) | set((a or {}).get("warnings") or []))
         targets[label] = {
             "target": facts.get("target") or {"label": label},
@@ -122,7 +145,7 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
             "probes": [p for p in probe_rows if p["target"] == label],
         }
     unmatched = [p for p in probe_rows if p["target"] not in targets]
-    return {
+    out = {
         "host": host,
         "generated_at": generated_at or now_iso(),
         "interval": next((t["interval"] for t in targets.values() if t["interval"]), None),
@@ -133,6 +156,23 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
         "probes": probe_rows,
         "unmatched_probes": unmatched,
     }
+    out["unread"] = unread_rows(out)
+    return out
+
+
+def console_message(diagnosis: Dict[str, Any], severity: str = "warning") -> str:
+    """One host's result for the console: its findings of at least ``severity`` and its layers not read, or
+    "no findings above info" only when every layer was read in full."""
+    above = [f for f in diagnosis.get("findings") or [] if _rank(f.get("severity")) >= _rank(severity)]
+    parts = ["%s %s %s: %s" % (f["severity"], f["target"], f["id"], f["summary"]) for f in above]
+    if not above:
+        infos = len(diagnosis.get("findings") or [])
+        parts.append("no findings above info (%d info)" % infos)
+    for u in diagnosis.get("unread") or unread_rows(diagnosis):
+        if u["state"] == "not_collected":
+            continue
+        parts.append("%s %s %s: %s" % ("n/a" if u["state"] == "unread" else "partly read", u["target"], u["layer"], u["reason"]))
+    return "; ".join(parts)
 
 
 def _diagnoses(diagnoses: Any) -> List[Dict[str, Any]]:
@@ -175,7 +215,8 @@ def summary_rows(diagnoses: Any) -> List[Dict[str, Any]]:
     rows = []
     for d, label, t in _rows(diagnoses):
         rows.append({"host": d.get("host"), "target": label, "worst": t["worst"], "counts": t["counts"],
-                     "layers": t["worst_by_layer"], "probes": t["probes"], "probe": _probe_cell(t["probes"])})
+                     "layers": t["worst_by_layer"], "not_read": not_read(t.get("layers") or {}),
+                     "probes": t["probes"], "probe": _probe_cell(t["probes"])})
     return rows
 
 
@@ -185,17 +226,21 @@ def summary(diagnoses: Any, report_dir: Optional[str] = None) -> Dict[str, Any]:
     return {"schema": SUMMARY_SCHEMA, "generated_at": ds[0].get("generated_at") if ds else now_iso(),
             "hosts": len(ds), "targets": len(rows), "worst": worst_severity(f for d in ds for f in d["findings"]),
             "counts": dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES), "report_dir": report_dir,
-            "rows": rows}
+            "not_read": sum(len(r["not_read"]) for r in rows), "rows": rows}
 
 
 def _cell(cell: Dict[str, Any]) -> str:
+    """A grid cell: '.' clean (read in full, no finding), 'n/a' not read, 'partial' read in part without a finding,
+    else the worst finding, with ' (partial)' when the layer was read in part."""
     sev = cell.get("severity")
+    partial = cell.get("read") in ("partial", "unread", "not_collected")
     if sev is None:
-        return "."
+        return "partial" if partial else "."
     if sev == "n/a":
         return "n/a"
     text = "%s %s" % (SHORT[sev], cell["id"].split(".", 1)[1])
-    return text + (" x%d" % cell["count"] if cell.get("count", 1) > 1 else "")
+    text += " x%d" % cell["count"] if cell.get("count", 1) > 1 else ""
+    return text + (" (partial)" if partial else "")
 
 
 def summary_table(diagnoses: Any) -> str:
@@ -209,8 +254,14 @@ def summary_table(diagnoses: Any) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
     total = dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES)
     lines.append("")
-    lines.append("%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); '.' clean, 'n/a' not read"
-                 % (len(rows), len(_diagnoses(diagnoses)), total["critical"], total["warning"], total["info"]))
+    lines.append("%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); '.' clean, 'n/a' not read, "
+                 "'partial' read in part" % (len(rows), len(_diagnoses(diagnoses)), total["critical"], total["warning"],
+                                             total["info"]))
+    unread = [(str(d.get("host")), u) for d in _diagnoses(diagnoses) for u in d.get("unread") or unread_rows(d)
+              if u["state"] != "not_collected"]
+    for host, u in unread:
+        state = "n/a" if u["state"] == "unread" else "partial"
+        lines.append("%s %s %s %s: %s" % (state, host, u["target"], u["layer"], u["reason"]))
     return "\n".join(lines)
 
 
@@ -274,6 +325,16 @@ def _fix(f: Dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+_STATE_WORDS = {"unread": "not read", "partial": "read in part", "not_collected": "not collected"}
+
+
+def _missing(t: Dict[str, Any]) -> List[Tuple[str, str, Any]]:
+    """(layer, what happened, reason) of a target's layers not read in full."""
+    layers = t.get("layers") or {}
+    return [(l, _STATE_WORDS.get(_state(layers.get(l)), "not read"), (layers.get(l) or {}).get("reason"))
+            for l in not_read(layers)]
+
+
 def _md(text: Any) -> str:
     """Text from hosts, safe in Markdown (table cells included): no raw HTML, no cell breaks."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
@@ -285,7 +346,10 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
     out = ["# Packet-loss diagnosis", ""]
     out.append("Generated %s for %d host(s), %d target(s): **%d critical, %d warning, %d info** finding(s)." % (
         s["generated_at"], s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"], s["counts"]["info"]))
-    out += ["", "## Summary", "", "Worst finding per layer (`.` clean, `n/a` layer not read).", ""]
+    if s["not_read"]:
+        out.append("")
+        out.append("**%d layer(s) not read in full: not known to be clean** (`n/a` not read, `partial` read in part)." % s["not_read"])
+    out += ["", "## Summary", "", "Worst finding per layer (`.` clean, `n/a` layer not read, `partial` layer read in part).", ""]
     out.append("| host | target | " + " | ".join(LAYERS) + " | probe loss |")
     out.append("|---" * (len(LAYERS) + 3) + "|")
     for r in s["rows"]:
@@ -306,9 +370,8 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
         out += ["", "### %s / %s" % (_md(d["host"]), _md(label)), ""]
         out.append("Snapshots %s and %s (interval %s s)." % (
             t["snapshots"]["before"], t["snapshots"]["after"] or "-", _num(t["interval"])))
-        missing = [(l, c["reason"]) for l, c in t["layers"].items() if not c["available"]]
-        for layer, reason in missing:
-            out.append("- layer %s not read: %s" % (layer, _md(reason)))
+        for layer, state, reason in _missing(t):
+            out.append("- layer %s %s: %s" % (layer, state, _md(reason)))
         for w in t["warnings"]:
             out.append("- warning: %s" % _md(w))
         if not t["findings"]:
@@ -368,7 +431,7 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
                _e(s["generated_at"]), s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"],
                s["counts"]["info"])]
     out.append("<h2>Heat map: hosts x layers</h2><p class=\"muted\">Each cell: the worst finding of the layer "
-               "(click for its evidence); green: clean, grey: layer not read.</p>")
+               "(click for its evidence); green: clean, grey: layer not read (n/a) or read in part (partial).</p>")
     out.append("<table class=\"heat\"><tr><th>host</th><th>target</th>%s<th>probe loss</th></tr>" % "".join(
         "<th>%s</th>" % _e(l) for l in LAYERS))
     by_host: Dict[str, List[Tuple[Dict[str, Any], str, Dict[str, Any]]]] = {}
@@ -387,7 +450,11 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
                 if cell.get("id"):
                     index = next(n for n, f in enumerate(t["findings"]) if f["layer"] == layer and f["severity"] == sev)
                     text = "<a href=\"#%s\" title=\"%s\">%s</a>" % (_anchor(host, label, index), _e(cell["subject"]), text)
-                cells.append("<td class=\"cell\" style=\"background:%s\">%s</td>" % (COLORS.get(sev, "#fff"), text))
+                color = PARTIAL_COLOR if sev is None and cell.get("read", "read") != "read" else COLORS.get(sev, "#fff")
+                cov = t["layers"].get(layer) or {}
+                if cell.get("read", "read") != "read" and not cell.get("id"):
+                    text = "<span title=\"%s\">%s</span>" % (_e(cov.get("reason") or ""), text)
+                cells.append("<td class=\"cell\" style=\"background:%s\">%s</td>" % (color, text))
             cells.append("<td>%s</td>" % _e(_probe_cell(t["probes"])))
             out.append("<tr>%s</tr>" % "".join(cells))
     out.append("</table>")
@@ -409,9 +476,9 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
         out.append("<h3>%s / %s</h3>" % (_e(host), _e(label)))
         out.append("<p class=\"muted\">Snapshots %s and %s, interval %s s.</p>" % (
             _e(t["snapshots"]["before"]), _e(t["snapshots"]["after"] or "-"), _e(_num(t["interval"]))))
-        missing = [(l, c["reason"]) for l, c in t["layers"].items() if not c["available"]]
+        missing = _missing(t)
         if missing or t["warnings"]:
-            out.append("<ul>%s%s</ul>" % ("".join("<li>layer %s not read: %s</li>" % (_e(l), _e(r)) for l, r in missing),
+            out.append("<ul>%s%s</ul>" % ("".join("<li>layer %s %s: %s</li>" % (_e(l), _e(st), _e(r)) for l, st, r in missing),
                                           "".join("<li>warning: %s</li>" % _e(w) for w in t["warnings"])))
         if not t["findings"]:
             out.append("<p>No findings.</p>")
@@ -453,7 +520,8 @@ def _html_finding(f: Dict[str, Any], anchor: str) -> str:
 
 def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float = 0.0) -> str:
     """One test suite per host; a test case per target and layer (failing on a finding of at least
-    ``fail_severity``, skipped when the layer was not read) and per probe (failing above ``max_probe_loss`` %)."""
+    ``fail_severity``, else skipped when the layer was not read in full) and per probe (failing above
+    ``max_probe_loss`` %). The compliance gate (_compliance.junit) is the one that fails on unread layers."""
     if fail_severity not in SEVERITIES:
         raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
     ds = _diagnoses(diagnoses)
@@ -474,11 +542,15 @@ def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float 
                     failure = ET.SubElement(case, "failure", type=worst_severity(bad) or "",
                                             message="; ".join("%s: %s" % (f["id"], f["summary"]) for f in bad))
                     failure.text = "\n\n".join(_finding_text(f) for f in bad)
-                elif not cov.get("available", True):
-                    counts["skipped"] += 1
-                    ET.SubElement(case, "skipped", message="layer not read: %s" % cov.get("reason"))
+                    if _state(cov) != "read":
+                        failure.set("message", failure.get("message", "") + " (layer %s: %s)" % (
+                            _STATE_WORDS.get(_state(cov), "not read"), cov.get("reason")))
                 else:
                     others = [f for f in t["findings"] if f["layer"] == layer]
+                    if _state(cov) != "read":  # never a pass: not known to be clean
+                        counts["skipped"] += 1
+                        ET.SubElement(case, "skipped", message="n/a - layer %s: %s" % (
+                            _STATE_WORDS.get(_state(cov), "not read"), cov.get("reason")))
                     if others:
                         ET.SubElement(case, "system-out").text = "\n\n".join(_finding_text(f) for f in others)
         for p in d["probes"]:
@@ -562,5 +634,5 @@ def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity:
     ]
 
 
-__all__ = ["SCHEMA", "host_diagnosis", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
+__all__ = ["SCHEMA", "host_diagnosis", "console_message", "unread_rows", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
            "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts"]

@@ -93,3 +93,97 @@ def test_clean_lab_passes_and_a_bad_expression_fails_before_gathering(tmp_path, 
     rc, out = compliance(tmp_path, packetloss_compliance_allow=["[?id=='qdisc.netem'"])
     assert rc == 2 and "invalid JMESPath expression" in out, out[-3000:]
     assert "Diagnose the host, its containers" not in out
+
+
+# ------------------------------------------------------------------------------------------------
+# fail closed: a layer that could not be read is n/a in the reports and fails the gate (issue 14), on real facts
+# ------------------------------------------------------------------------------------------------
+
+OFFLINE_PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Read a copied /proc tree of a namespace, without net/snmp
+      netdiag.packetloss.packetloss_facts:
+        proc_root: "{{ tree }}"
+    - name: Diagnose it as the diagnose role does
+      ansible.builtin.set_fact:
+        diag: "{{ ansible_facts.packetloss | netdiag.packetloss.packetloss_diagnosis(host='offline') }}"
+    - name: Judge it as the compliance role does
+      ansible.builtin.set_fact:
+        verdict: "{{ diag | netdiag.packetloss.packetloss_compliance(allow_unread=allow_unread) }}"
+    - name: Write the reports of both roles
+      netdiag.packetloss.report_files:
+        dest: "{{ out }}"
+        files: >-
+          {{ [diag] | netdiag.packetloss.packetloss_report_files('all', report_dir=out)
+             + ([verdict] | netdiag.packetloss.packetloss_compliance_files([diag], report_dir=out)) }}
+    - name: Fail the host that is not drop-free
+      ansible.builtin.fail:
+        msg: "{{ verdict | netdiag.packetloss.packetloss_compliance_message }}"
+      when: not verdict.compliant
+"""
+
+
+@pytest.fixture
+def copied_proc_without_snmp(tmp_path):
+    """A namespace of our own (nd-severity-N) and a copy of its /proc/net without net/snmp, as a partial sosreport."""
+    name = "nd-severity-%d" % (os.getpid() % 100000)
+    sh("ip", "netns", "add", name)
+    try:
+        sh("ip", "link", "set", "lo", "up", ns=name)
+        net = tmp_path / "proc" / "net"
+        net.mkdir(parents=True)
+        for rel in ("dev", "netstat", "snmp6", "softnet_stat"):
+            (net / rel).write_text(sh("cat", "/proc/net/" + rel, ns=name))
+        assert not (net / "snmp").exists()
+        yield tmp_path / "proc"
+    finally:
+        sh("ip", "netns", "del", name, check=False)
+
+
+def offline(tmp_path, tree, allow_unread) -> Tuple[int, str]:
+    book = tmp_path / "offline.yml"
+    book.write_text(OFFLINE_PLAY)
+    extra = tmp_path / "offline-vars.json"
+    extra.write_text(json.dumps({"tree": str(tree), "out": str(tmp_path / "out"), "allow_unread": allow_unread}))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "-i", os.path.join("playbooks", "inventory", "localhost.yml"), str(book),
+                           "-e", "@%s" % extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, check=False)
+    return proc.returncode, proc.stdout
+
+
+def test_an_unreadable_layer_is_na_in_every_report_and_fails_the_gate(tmp_path, copied_proc_without_snmp):
+    rc, out = offline(tmp_path, copied_proc_without_snmp, [])
+    assert rc == 2, out[-4000:]
+    assert "offline is not drop-free" in out and "not known to be drop-free" in out
+    reports = tmp_path / "out"
+    summary_rows = json.loads((reports / "summary.json").read_text())["rows"]
+    cells = summary_rows[0]["layers"]
+    # net/snmp feeds ip, tcp, udp and socket: none of them may look clean; tc and iptables are not in a /proc tree
+    for layer in ("ip", "tcp", "udp", "socket", "qdisc", "netfilter"):
+        assert cells[layer]["read"] != "read" and cells[layer]["severity"] in ("n/a", None), (layer, cells[layer])
+        assert layer in summary_rows[0]["not_read"]
+    assert cells["netfilter"]["severity"] == "n/a"
+    header = next(l for l in (reports / "report.md").read_text().splitlines() if l.startswith("| offline | host |"))
+    md_cells = dict(zip(("nic", "softnet", "qdisc", "ip", "tcp", "udp", "socket", "netfilter", "conntrack"),
+                        [c.strip() for c in header.split("|")[3:12]]))
+    assert all(md_cells[l] in ("n/a", "partial") for l in ("ip", "tcp", "udp", "socket", "qdisc", "netfilter")), md_cells
+    table = (reports / "summary.txt").read_text()
+    assert "n/a offline host netfilter" in table
+    verdict = json.loads((reports / "compliance.json").read_text())
+    assert verdict["compliant"] is False and verdict["failed_hosts"] == ["offline"]
+    failed = dict(((c["target"], c["check"]), c["message"]) for c in verdict["results"][0]["failed_checks"])
+    assert ("host", "tcp") in failed and ("host", "netfilter") in failed
+    junit = ET.parse(reports / "compliance-junit.xml").getroot()
+    kinds = dict((c.get("name"), c.find("failure").get("type")) for c in junit.iter("testcase") if c.find("failure") is not None)
+    assert kinds["netfilter"] == "unread" and kinds["tcp"] in ("unread", "partial")
+    assert 'packetloss_layer_not_read{host="offline",target="host",layer="tcp"' in (reports / "packetloss.prom").read_text()
+
+
+def test_unread_layers_the_user_allows_pass_the_gate(tmp_path, copied_proc_without_snmp):
+    rc, out = offline(tmp_path, copied_proc_without_snmp, ["all"])
+    assert rc == 0, out[-4000:]
+    verdict = json.loads((tmp_path / "out" / "compliance.json").read_text())
+    assert verdict["compliant"] is True and {u["allowed_by"] for u in verdict["results"][0]["not_read"]} == {"all"}

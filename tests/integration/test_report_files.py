@@ -33,3 +33,24 @@ def test_a_bad_path_fails_before_anything_is_written(tmp_path):
     assert proc.returncode != 0
     assert "must be relative to dest, without '..'" in proc.stdout
     assert not (tmp_path / "out").exists() and not (tmp_path / "escape.json").exists()
+
+
+def test_a_directory_in_the_way_is_named_and_nothing_is_left_behind(tmp_path):
+    """Issue 14 item 8: report.html existing as a directory gave an error naming a temporary file."""
+    (tmp_path / "out" / "report.html").mkdir(parents=True)
+    proc = play(tmp_path, [{"path": "report.md", "content": "# r\n"}, {"path": "report.html", "content": "<html>"}])
+    assert proc.returncode != 0
+    dest = str(tmp_path / "out" / "report.html")
+    assert "cannot write %s: it is a directory" % dest in proc.stdout, proc.stdout
+    assert ".report-" not in proc.stdout
+    assert not [p for p in os.listdir(tmp_path / "out") if p.startswith(".report-")]
+    assert not (tmp_path / "out" / "report.md").exists()  # every destination checked before anything is written
+
+
+def test_a_file_in_the_way_of_a_directory_is_named(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "host1").write_text("x")
+    proc = play(tmp_path, [{"path": "host1/host.json", "content": "{}"}])
+    assert proc.returncode != 0
+    assert "cannot write %s: %s is not a directory" % (tmp_path / "out" / "host1" / "host.json", tmp_path / "out" / "host1") \
+        in proc.stdout, proc.stdout

@@ -28,22 +28,32 @@ with open(os.path.join(MU_TESTS, "cases", "compliance_allow.yml")) as _f:
     CASES = yaml.safe_load(_f)["cases"]
 
 
-def diagnosis(analyzer: str, host: str = "web1", unread: Any = None) -> Dict[str, Any]:
+def diagnosis(analyzer: str, host: str = "web1", facts: Any = None) -> Dict[str, Any]:
+    """The diagnosis of an analyzer case, with ``facts`` ({target: {fact layer: value}}) put into both snapshots."""
     case = next(c for c in ANALYZER_CASES if c["id"] == analyzer)
     before, after, interval = build(case)
-    d = _report.host_diagnosis(before, after, interval, case.get("thresholds"), host=host,
-                               generated_at="2026-11-27T01:00:00+00:00")
-    for target, layer in unread or []:
-        d["targets"][target]["layers"][layer] = {"available": False, "reason": "iptables not installed"}
-    return d
+    for target, layers in (facts or {}).items():
+        for snap in (before, after):
+            for name, value in layers.items():
+                if value is None:
+                    snap[target].pop(name, None)
+                elif isinstance(value, dict) and value.get("available", True) and isinstance(snap[target].get(name), dict):
+                    snap[target][name] = dict(snap[target][name], **copy.deepcopy(value))  # e.g. adds "unread"
+                else:
+                    snap[target][name] = copy.deepcopy(value)
+    return _report.host_diagnosis(before, after, interval, case.get("thresholds"), host=host,
+                                  generated_at="2026-11-27T01:00:00+00:00")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_allow_list_and_verdict(case: Dict[str, Any]) -> None:
-    d = diagnosis(case["analyzer"], case.get("host", "web1"), case.get("unread"))
+    d = diagnosis(case["analyzer"], case.get("host", "web1"), case.get("facts"))
     original = copy.deepcopy(d)
     kwargs = dict(allow=case["allow"], fail_severity=case.get("fail_severity", "warning"),
-                  max_probe_loss=case.get("max_probe_loss", 0.0), fail_unread=case.get("fail_unread", False))
+                  max_probe_loss=case.get("max_probe_loss", 0.0))
+    for key in ("fail_unread", "allow_unread"):
+        if key in case:
+            kwargs[key] = case[key]
     if "error" in case:
         with pytest.raises(AnsibleFilterError, match="packetloss_"):
             FILTERS["packetloss_compliance"](d, **kwargs)
@@ -57,6 +67,9 @@ def test_allow_list_and_verdict(case: Dict[str, Any]) -> None:
     assert v["compliant"] is case["compliant"] and v["host"] == "web1"
     failing = [[c["target"], c["check"]] for c in v["checks"] if c["status"] == "fail"]
     assert failing == case["failing"]
+    skipped = [[c["target"], c["check"]] for c in v["checks"] if c["status"] == "skipped"]
+    assert skipped == case.get("skipped", [])
+    assert [[u["target"], u["layer"], u["state"], u["allowed_by"]] for u in v["unread"]] == case.get("unread", [])
     # one check per target and layer; the allowed findings are recorded on their check, not as failures
     assert len(v["checks"]) == 9 * len(d["targets"]) + len(d["probes"])
     assert sorted(f["subject"] for f in v["allowed"]) == sorted(a[2] for a in case["allowed"])

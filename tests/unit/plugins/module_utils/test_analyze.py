@@ -176,5 +176,34 @@ def test_layer_coverage() -> None:
     facts["iptables"] = {"available": False, "reason": "iptables-nft-save is not installed"}
     del facts["tc"]
     cov = _analyze.layer_coverage(facts)
-    assert cov["netfilter"] == {"available": False, "reason": "iptables-nft-save is not installed"}
-    assert cov["qdisc"]["available"] is False and cov["tcp"]["available"] is True
+    assert cov["netfilter"] == {"available": False, "state": "unread", "reason": "iptables-nft-save is not installed",
+                                "unread": []}
+    assert cov["qdisc"]["available"] is False and cov["qdisc"]["state"] == "not_collected"
+    assert cov["tcp"] == {"available": True, "state": "read", "reason": None, "unread": []}
+    assert _analyze.not_read(cov) == ["qdisc", "netfilter"]
+
+
+def test_docs_severity_md_shows_the_thresholds_of_the_code() -> None:
+    """docs/severity.md carries the table rendered from THRESHOLDS: one place, and the page cannot drift from it."""
+    path = os.path.join(HERE, "..", "..", "..", "..", "docs", "severity.md")
+    with open(path) as f:
+        page = f.read()
+    assert _analyze.thresholds_markdown() in page, "regenerate the table in docs/severity.md from thresholds_markdown()"
+    for fid in _analyze.FINDING_IDS:
+        assert "| `%s` |" % fid in page
+
+
+@pytest.mark.parametrize("events, population, lower", [
+    (1, 1, 0.2065), (3, 3, 0.4385), (30, 30, 0.8865), (5, 100, 0.0215), (0, 10, 0.0), (10, 10, 0.7225)])
+def test_wilson_lower_bound(events: int, population: int, lower: float) -> None:
+    assert _analyze.wilson_lower(events, population) == pytest.approx(lower, abs=1e-4)
+    assert _analyze.wilson_lower(1, 0) is None
+
+
+def test_share_of_an_empty_denominator() -> None:
+    """1 of 0 was 100% (issue 14 item 10): the population includes the event, so it is 1 of 1, bound 20.65%."""
+    assert _analyze.share(1, 0, True) == {"population": 1, "percent": 100.0, "percent_lower": 20.65}
+    assert _analyze.share(1, 0, False) == {"population": 1, "percent": 100.0, "percent_lower": 20.65}
+    assert _analyze.share(0, 0) == {"population": 0, "percent": None, "percent_lower": None}
+    assert _analyze.share(5, None) == {"population": None, "percent": None, "percent_lower": None}
+    assert _analyze.share(5, 95, False)["population"] == 100 and _analyze.share(5, 95, True)["population"] == 95

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -65,3 +65,121 @@ def test_counter_findings_scale_with_the_interval(increments: Any, seconds: floa
     for f in _analyze.analyze_host({"host": before}, {"host": after}, None):
         ev = f["evidence"]
         assert ev["delta"] > 0 and ev["rate"] == round(ev["delta"] / round(seconds, 3), 3)
+
+
+# ------------------------------------------------------------------------------------------------
+# severities a person can trust: every counter finding id, a few events, any traffic and interval
+# ------------------------------------------------------------------------------------------------
+
+def _snmp_paths() -> Dict[str, Tuple[List[Tuple[str, ...]], List[Tuple[str, ...]]]]:
+    out = {}
+    for fid, fields, den, _what, _why, _advice in _analyze._SNMP:
+        events = [("netstat", "snmp") + fields[0]]
+        traffic = [("netstat", "snmp") + f for f in den or () if f not in fields]
+        out[fid] = (events, traffic)
+    return out
+
+
+_ETH0 = ("netstat", "interfaces", "eth0", "stats")
+# finding id -> (the counters its events are added to, the counters the traffic is added to)
+EVENTS: Dict[str, Tuple[List[Tuple[Any, ...]], List[Tuple[Any, ...]]]] = dict(_snmp_paths(), **{
+    "qdisc.drops": ([("tc", "qdiscs", 1, "stats", "drops")], [("tc", "qdiscs", 1, "stats", "packets")]),
+    "netfilter.drop_hits": ([("iptables", "rulesets", 0, "tables", "filter", "chains", "FORWARD", "packets")], []),
+    "conntrack.drop": ([("conntrack", "stat", "total", "drop")], []),
+    "conntrack.early_drop": ([("conntrack", "stat", "total", "early_drop")], []),
+    "conntrack.insert_failed": ([("conntrack", "stat", "total", "insert_failed")], []),
+    "nic.rx_dropped": ([_ETH0 + ("rx_dropped",)], [_ETH0 + ("rx_packets",)]),
+    "nic.rx_fifo": ([_ETH0 + ("rx_fifo_errors",)], [_ETH0 + ("rx_packets",)]),
+    "nic.rx_missed": ([_ETH0 + ("rx_missed_errors",)], [_ETH0 + ("rx_packets",)]),
+    "nic.rx_errors": ([_ETH0 + ("rx_errors",)], [_ETH0 + ("rx_packets",)]),
+    "nic.tx_dropped": ([_ETH0 + ("tx_dropped",)], [_ETH0 + ("tx_packets",)]),
+    "nic.tx_errors": ([_ETH0 + ("tx_errors",)], [_ETH0 + ("tx_packets",)]),
+    "nic.driver_drops": ([("netstat", "interfaces", "eth0", "driver_stats", "rx_drops")], []),
+    "softnet.dropped": ([("netstat", "softnet", 0, "dropped")], [("netstat", "softnet", 0, "processed")]),
+    "softnet.time_squeeze": ([("netstat", "softnet", 0, "time_squeeze")], [("netstat", "softnet", 0, "processed")]),
+    "tcp.attempt_fails": ([("netstat", "snmp", "Tcp", "AttemptFails")], [("netstat", "snmp", "Tcp", "ActiveOpens")]),
+    "udp.in_errors": ([("netstat", "snmp", "Udp", "InErrors")], [("netstat", "snmp", "Udp", "InDatagrams")]),
+})
+COUNTER_IDS = sorted(i for i, th in _analyze.THRESHOLDS.items() if "min_delta" in th)
+
+
+def _add(doc: Any, path: Tuple[Any, ...], n: int) -> None:
+    for p in path[:-1]:
+        doc = doc[p]
+    doc[path[-1]] += n
+
+
+def _pair(fid: str, events: int, traffic: int, seconds: int) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    before = copy.deepcopy(BASE["host"])
+    before["timestamp"] = 1000.0
+    after = copy.deepcopy(before)
+    after["timestamp"] = 1000.0 + seconds
+    event_paths, traffic_paths = EVENTS[fid]
+    for path in event_paths:
+        _add(after, path, events)
+    for path in traffic_paths:
+        _add(after, path, traffic)
+    return {"host": before}, {"host": after}
+
+
+def test_every_counter_finding_id_has_an_event_recipe() -> None:
+    assert set(COUNTER_IDS) == set(EVENTS)
+    for fid in COUNTER_IDS:  # and the recipe makes that finding
+        findings = _analyze.analyze_host(*_pair(fid, 50, 100, 5), None)
+        assert fid in [f["id"] for f in findings], (fid, findings)
+
+
+def _check_shares(findings: List[Dict[str, Any]]) -> None:
+    for f in findings:
+        ev = f["evidence"]
+        if ev.get("percent") is None:
+            assert ev.get("percent_lower") is None
+            continue
+        den = ev["denominator"]
+        assert den["population"] >= ev["delta"] >= 1, f  # never over an empty (or smaller) denominator
+        assert 0.0 <= ev["percent"] <= 100.0 and 0.0 <= ev["percent_lower"] <= ev["percent"], f
+
+
+# thresholds a user may set, without touching the minimum event counts
+USER_THRESHOLDS = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+    "warning_rate": st.one_of(st.none(), st.floats(0, 100)), "critical_rate": st.one_of(st.none(), st.floats(0, 100)),
+    "warning_percent": st.one_of(st.none(), st.floats(0, 100)), "critical_percent": st.one_of(st.none(), st.floats(0, 100)),
+}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(COUNTER_IDS), st.integers(1, 2), st.integers(0, 10 ** 9), st.integers(1, 3600), USER_THRESHOLDS)
+def test_one_or_two_events_are_never_above_info(fid: str, events: int, traffic: int, seconds: int, user: Any) -> None:
+    thresholds = {fid: user} if user else None
+    findings = _analyze.analyze_host(*_pair(fid, events, traffic, seconds), None, thresholds)
+    assert all(f["severity"] == "info" for f in findings if f["kind"] in ("counter", "symptom")), findings
+    _check_shares(findings)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(COUNTER_IDS), st.integers(1, 10 ** 6), st.integers(0, 10 ** 9), st.integers(1, 600))
+def test_shares_never_exceed_100_percent_nor_use_an_empty_denominator(fid: str, events: int, traffic: int, seconds: int) -> None:
+    _check_shares(_analyze.analyze_host(*_pair(fid, events, traffic, seconds), None))
+
+
+def _worst_rank(findings: List[Dict[str, Any]], fid: str) -> int:
+    return max([_analyze.SEVERITIES.index(f["severity"]) for f in findings if f["id"] == fid] or [-1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(COUNTER_IDS), st.integers(1, 400), st.integers(0, 10 ** 5), st.integers(1, 60), st.integers(2, 40))
+def test_more_events_at_the_same_rate_and_share_never_lower_the_severity(
+        fid: str, events: int, traffic: int, seconds: int, times: int) -> None:
+    """``times`` as long an interval, with ``times`` as many events and as much traffic: same rate, same share."""
+    few = _worst_rank(_analyze.analyze_host(*_pair(fid, events, traffic, seconds), None), fid)
+    many = _worst_rank(_analyze.analyze_host(*_pair(fid, events * times, traffic * times, seconds * times), None), fid)
+    assert many >= few
+
+
+@given(st.integers(0, 10 ** 6), st.integers(0, 10 ** 6), st.booleans())
+def test_share_bounds(events: int, traffic: int, includes: bool) -> None:
+    sh = _analyze.share(events, traffic, includes)
+    if sh["population"] in (None, 0):
+        assert sh["percent"] is None and sh["percent_lower"] is None
+    else:
+        assert sh["population"] >= events and 0.0 <= sh["percent_lower"] <= sh["percent"] <= 100.0

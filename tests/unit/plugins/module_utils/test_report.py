@@ -41,7 +41,9 @@ def fleet(seed: Dict[str, Any]) -> List[Dict[str, Any]]:
     clean = diagnosis("clean-host-and-container-busy-but-not-dropping", host="db1")
     squeezed = diagnosis("softnet-backlog-drops-and-squeezes", host="lb1")
     squeezed["targets"]["host"]["layers"]["netfilter"] = {"available": False, "reason": "iptables not installed"}
-    squeezed["targets"]["host"]["worst_by_layer"]["netfilter"] = {"severity": "n/a", "id": None, "subject": None, "count": 0}
+    squeezed["targets"]["host"]["worst_by_layer"]["netfilter"] = {"severity": "n/a", "id": None, "subject": None, "count": 0,
+                                                                  "read": "unread"}
+    squeezed["unread"] = _report.unread_rows(squeezed)
     return [seed, clean, squeezed]
 
 
@@ -50,8 +52,10 @@ def test_host_diagnosis(seed: Dict[str, Any]) -> None:
     t = seed["targets"]["container:nginx"]
     assert t["worst"] == "critical" and t["counts"] == {"info": 0, "warning": 0, "critical": 2}
     assert t["worst_by_layer"]["netfilter"] == {"severity": "critical", "id": "netfilter.random_drop",
-                                                "subject": "rule ipv4 filter INPUT #1 (nft)", "count": 2, "findings": 2}
-    assert t["worst_by_layer"]["nic"] == {"severity": None, "id": None, "subject": None, "count": 0}
+                                                "subject": "rule ipv4 filter INPUT #1 (nft)", "count": 2, "findings": 2,
+                                                "read": "read"}
+    assert t["worst_by_layer"]["nic"] == {"severity": None, "id": None, "subject": None, "count": 0, "read": "read"}
+    assert seed["unread"] == []
     assert t["interval"] == 5.0 and t["target"]["label"] == "container:nginx"
     assert [p["name"] for p in t["probes"]] == ["172.17.0.2:80 syn"]
     host_probes = seed["targets"]["host"]["probes"]
@@ -88,7 +92,8 @@ def test_summary_table(fleet: List[Dict[str, Any]]) -> None:
     assert "failed (192.0.2.9:443 connect)" in rows[("web1", "host")]
     assert "warn dropped" in rows[("lb1", "host")] and " n/a " in rows[("lb1", "host")]
     assert rows[("db1", "host")].split()[2:11] == ["."] * 9
-    assert lines[-1].startswith("5 target(s) on 3 host(s): 2 critical, 2 warning, 0 info")
+    assert lines[-2].startswith("5 target(s) on 3 host(s): 2 critical, 2 warning, 0 info")
+    assert lines[-1] == "n/a lb1 host netfilter: iptables not installed"
 
 
 def test_target_files_are_the_documented_json(seed: Dict[str, Any]) -> None:
@@ -199,3 +204,67 @@ def test_junit(fleet: List[Dict[str, Any]], fail_severity: str, max_loss: float,
 def test_junit_rejects_bad_severity(seed: Dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         _report.junit([seed], "fatal")
+
+
+def _unread_fleet() -> Dict[str, Any]:
+    """From the fixture snapshots: the host's iptables layer unreadable (issue 14 item 3), the container's netstat
+    layer read without net/dev (a source missing: only nic lacks it), and the host's tc layer unreadable in the
+    first snapshot only (its counters cannot be compared: partial)."""
+    case = next(c for c in CASES if c["id"] == "clean-host-and-container-busy-but-not-dropping")
+    before, after, interval = build(case)
+    for snap in (before, after):
+        snap["host"]["iptables"] = {"available": False, "reason": "iptables-nft-save: not installed"}
+        snap["container:nginx"]["netstat"]["unread"] = [{"source": "/proc/1/net/dev", "reason": "no permission"}]
+    before["host"]["tc"] = {"available": False, "reason": "netlink: operation not permitted"}
+    return _report.host_diagnosis(before, after, interval, host="web1", generated_at="2026-11-27T01:00:00+00:00")
+
+
+def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:
+    from ansible_collections.netdiag.packetloss.plugins.module_utils import _compliance
+    d = _unread_fleet()
+    assert d["findings"] == []
+    host, nginx = d["targets"]["host"], d["targets"]["container:nginx"]
+    assert host["worst_by_layer"]["netfilter"]["severity"] == "n/a" and host["worst_by_layer"]["netfilter"]["read"] == "unread"
+    assert host["layers"]["qdisc"]["state"] == "partial" and "tc (first snapshot)" in host["layers"]["qdisc"]["reason"]
+    assert nginx["layers"]["nic"]["state"] == "partial" and nginx["layers"]["tcp"]["state"] == "read"
+    assert [(u["target"], u["layer"], u["state"]) for u in d["unread"]] == [
+        ("host", "qdisc", "partial"), ("host", "netfilter", "unread"), ("container:nginx", "nic", "partial")]
+    # the console (the diagnose task's msg) and the summary table the role prints
+    msg = _report.console_message(d)
+    assert "n/a host netfilter: iptables-nft-save: not installed" in msg and "partly read container:nginx nic" in msg
+    table = _report.summary_table([d]).splitlines()
+    cells = dict((tuple(l.split()[:2]), l.split()[2:11]) for l in table[1:3])
+    assert cells[("web1", "host")] == [".", ".", "partial", ".", ".", ".", ".", "n/a", "."]
+    assert cells[("web1", "container:nginx")] == ["partial"] + ["."] * 8
+    assert "n/a web1 host netfilter: iptables-nft-save: not installed" in table
+    # summary.json
+    rows = dict((r["target"], r) for r in _report.summary([d])["rows"])
+    assert rows["host"]["layers"]["netfilter"]["severity"] == "n/a" and rows["host"]["not_read"] == ["qdisc", "netfilter"]
+    assert rows["container:nginx"]["layers"]["nic"] == {"severity": None, "id": None, "subject": None, "count": 0,
+                                                        "read": "partial"}
+    # Markdown and HTML
+    md = _report.markdown([d])
+    assert "| web1 | host | . | . | partial | . | . | . | . | n/a | . | - |" in md
+    assert "**3 layer(s) not read in full: not known to be clean**" in md
+    assert "- layer nic read in part: not read: /proc/1/net/dev: no permission" in md
+    page = _report.render_html([d])
+    assert page.count("background:%s\"><span title=" % _report.PARTIAL_COLOR) == 3
+    assert ">n/a</span>" in page and ">partial</span>" in page
+    # the diagnose role's JUnit: never a pass
+    root = ET.fromstring(_report.junit([d]))
+    assert root.get("skipped") == "3" and root.get("failures") == "0"
+    assert "n/a - layer not read" in root.find(".//testcase[@classname='web1.host'][@name='netfilter']/skipped").get("message")
+    # the compliance gate fails closed, in every file
+    v = _compliance.verdict(d)
+    assert not v["compliant"] and sorted((c["target"], c["check"]) for c in v["checks"] if c["status"] == "fail") == [
+        ("container:nginx", "nic"), ("host", "netfilter"), ("host", "qdisc")]
+    files = dict((f["path"], f["content"]) for f in _compliance.files([v], [d]))
+    cj = ET.fromstring(files["compliance-junit.xml"])
+    assert cj.find(".//testcase[@classname='web1.host'][@name='netfilter']/failure").get("type") == "unread"
+    assert cj.find(".//testcase[@classname='web1.container:nginx'][@name='nic']/failure").get("type") == "partial"
+    summary = json.loads(files["compliance.json"])
+    assert not summary["compliant"] and [u["layer"] for u in summary["results"][0]["not_read"]] == ["qdisc", "netfilter", "nic"]
+    assert 'packetloss_layer_not_read{host="web1",target="host",layer="netfilter",state="unread"} 1' in files["packetloss.prom"]
+    assert 'packetloss_host_compliant{host="web1"} 0' in files["packetloss.prom"]
+    allowed = _compliance.verdict(d, allow_unread=["netfilter", "qdisc", {"layer": "nic", "target": "container:nginx"}])
+    assert allowed["compliant"] and allowed["counts"]["skipped"] == 3
