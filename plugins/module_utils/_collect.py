@@ -177,8 +177,9 @@ class Collector:
             return dict((name, {"stats": stats}) for name, stats in rows.items())
         try:
             links = self._nl().links()
-        except OSError as exc:
-            sources.failed("interfaces", "netlink", "cannot list the links over netlink: %s" % (exc.strerror or exc))
+        except (OSError, ParseError) as exc:
+            sources.failed("interfaces", "netlink", "cannot list the links over netlink: %s"
+                           % (exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
             return None
         if self.interfaces:
             unknown = sorted(set(self.interfaces) - set(links))
