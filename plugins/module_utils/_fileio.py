@@ -75,6 +75,12 @@ def open_checked(path: str, regular: bool = True) -> Tuple[int, os.stat_result]:
     try:
         fd = os.open(path, OPEN_FLAGS)
     except OSError as exc:
+        try:
+            mode = os.stat(path).st_mode  # a socket cannot be opened at all (ENXIO): say what it is
+        except OSError:
+            mode = stat.S_IFREG
+        if regular and not stat.S_ISREG(mode):
+            raise InputError(path, "is %s, not a regular file: refused" % kind_of(mode))
         raise _oserror(path, exc)
     try:
         st = os.fstat(fd)
