@@ -13,11 +13,14 @@ Python 3.11 on x86_64):
 
 - ``PROC_MAX`` (8 MiB): one procfs file (``net/dev``, ``net/snmp``, ``net/softnet_stat``, ``nf_conntrack_*``,
   ...). Live files are a few KiB; ``net/dev`` of 10,000 interfaces is about 1.5 MiB.
-- ``TC_MAX`` (16 MiB): saved ``tc -s qdisc show`` text (O(src) of tc_facts), about 100,000 qdiscs with their
-  statistics; parsing 8 MiB of netem qdiscs takes about 2 s and 140 MB.
+- ``TC_MAX`` (4 MiB): saved ``tc -s qdisc show`` text (O(src) of tc_facts), about 25,000 netem qdiscs with their
+  statistics (a host with thousands of interfaces prints well under 1 MiB). The module parses 8 MiB in about 2 s and
+  140 MB, but the controller's cost grows with the number of qdiscs returned: 16 MiB of them took ansible-core 2.19
+  240 s and 3 GB to take in and print.
 - ``RULESET_MAX`` (32 MiB): one saved or dumped ruleset (``iptables-save -c``, ``nft -j list``: O(src) of
   iptables_facts and the outputs of those commands), about 250,000 kube-proxy-style rules; parsing 16 MiB of
-  them takes about 12 s and 450 MB.
+  them takes about 12 s and 450 MB. The controller's cost grows with the rules returned: use ``rules: drops`` on
+  rulesets of many thousand rules.
 - ``STDERR_MAX`` (64 KiB): what is kept of a command's standard error (its last lines name the failure).
 
 This module_utils is PRIVATE and should only be used by this collection. Standard library only.
@@ -33,7 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 MiB = 1024 * 1024
 PROC_MAX = 8 * MiB
-TC_MAX = 16 * MiB
+TC_MAX = 4 * MiB
 RULESET_MAX = 32 * MiB
 STDERR_MAX = 64 * 1024
 CHUNK = 1024 * 1024

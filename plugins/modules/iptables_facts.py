@@ -25,6 +25,7 @@ options:
     description:
       - A file with saved rules, read instead of the live system. JSON is taken as C(nft -j list ruleset) output,
         anything else as C(iptables-save -c) output of family O(src_family).
+      - It must be a regular file of at most 32 MiB; a FIFO, device or directory, or a larger file, is refused.
     type: path
   src_family:
     description: The family of an C(iptables-save) file given as O(src).
