@@ -11,7 +11,7 @@ options:
   netns:
     description:
       - The network namespace to work in, by name (a file in C(/run/netns), as C(ip netns add) creates it)
-        or by path (for example C(/proc/1234/ns/net)). A path must be a network namespace file: a FIFO, device,
+        or by path (for example C(/proc/1234/ns/net)). A path must be a network namespace file; a FIFO, device,
         directory, plain file or namespace of another type is refused (it is opened without blocking and checked).
       - Mutually exclusive with O(container). Without either, the host's own namespace of the module process is used.
     type: str
