@@ -156,7 +156,7 @@ def run_bounded(procs: Sequence[subprocess.Popen], cap: int, timeout: float) -> 
     A process whose output passes ``cap``, or that has not finished ``timeout`` seconds from now, is killed and its
     Output has ``out`` None and ``problem`` set. stderr keeps its last STDERR_MAX bytes. Every process is waited for.
     """
-    results = [Output() for _ in procs]
+    results = [Output() for _proc in procs]
     outs: Dict[int, List[bytes]] = dict((i, []) for i in range(len(procs)))
     sizes = [0] * len(procs)
     deadline = time.monotonic() + timeout

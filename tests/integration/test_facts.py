@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -366,7 +365,7 @@ def test_a_100_mb_src_is_refused_in_bounded_time_and_memory(tmp_path, module, ar
     with open(str(src), "w") as handle:
         handle.write("*filter\n:INPUT ACCEPT [0:0]\n" if module == "iptables_facts" else "")
         chunk = line * (1024 * 1024 // len(line))
-        for _ in range(100):
+        for _chunk in range(100):
             handle.write(chunk)
     try:
         assert os.path.getsize(str(src)) >= 100 * 1000 * 1000
