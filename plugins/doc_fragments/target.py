@@ -11,7 +11,8 @@ options:
   netns:
     description:
       - The network namespace to work in, by name (a file in C(/run/netns), as C(ip netns add) creates it)
-        or by path (for example C(/proc/1234/ns/net)).
+        or by path (for example C(/proc/1234/ns/net)). A path must be a network namespace file; a FIFO, device,
+        directory, plain file or namespace of another type is refused (it is opened without blocking and checked).
       - Mutually exclusive with O(container). Without either, the host's own namespace of the module process is used.
     type: str
   container:
@@ -37,6 +38,9 @@ options:
         C(/proc) tree, for example from a support bundle, instead of the live system.
       - Files are read relative to it (C(net/snmp), C(net/netstat), C(net/snmp6), C(net/softnet_stat), C(net/dev),
         C(net/stat/nf_conntrack), C(sys/net/netfilter/nf_conntrack_count), ...).
+      - Only regular files are read, each of at most 8 MiB; a FIFO, device (a symlink to C(/dev/zero)), directory or
+        larger file is not read. Each file is a source of its own, so a missing or broken one is reported in the
+        layer's C(sources) with its path and reason and the rest of the layer is still returned.
       - When set, O(netns) and O(container) may not be used.
     type: path
 attributes:

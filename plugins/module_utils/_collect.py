@@ -17,6 +17,8 @@ import subprocess
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import (
+    PROC_MAX, RULESET_MAX, TC_MAX, InputError, read_text, run_bounded)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink, driver_stats, nft_tables
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs
@@ -30,29 +32,69 @@ COMMAND_TIMEOUT = 60
 
 
 class Unavailable(Exception):
-    """A layer that cannot be read here; the message is the reason."""
+    """A layer that cannot be read here; the message is the reason. ``sources`` says what was tried, per source."""
+
+    def __init__(self, reason: str, sources: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+        super(Unavailable, self).__init__(reason)
+        self.sources = sources
 
 
-def _read(path: str) -> str:
+def _read(path: str, cap: int = PROC_MAX) -> str:
+    """The text of one file, through _fileio: only a regular file, at most ``cap`` bytes (procfs files by default)."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise Unavailable("%s does not exist" % path)
-    except PermissionError:
-        raise Unavailable("no permission to read %s" % path)
-    except OSError as exc:
-        raise Unavailable("cannot read %s: %s" % (path, exc.strerror))
-    return data.decode("utf-8", "replace")
+        return read_text(path, cap)
+    except InputError as exc:
+        raise Unavailable(str(exc))
 
 
 def _layer(fn: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
     try:
         out = fn()
-    except (Unavailable, ParseError, LookupError, RuntimeError, OSError) as exc:
+    except Unavailable as exc:
+        failed: Dict[str, Any] = {"available": False, "reason": str(exc)}
+        if exc.sources is not None:
+            failed["sources"] = exc.sources
+        return failed
+    except (ParseError, LookupError, RuntimeError, OSError) as exc:
         return {"available": False, "reason": str(exc)}
     out["available"] = True
     return out
+
+
+# What a live read of the interfaces gets over rtnetlink and ethtool that a copied /proc tree (net/dev only) lacks.
+NETLINK_ONLY = ("operstate", "mtu", "qdisc", "kind", "driver_stats", "rx_missed_errors", "rx_over_errors", "rx_crc_errors",
+                "rx_frame_errors", "rx_length_errors", "rx_fifo_errors", "tx_aborted_errors", "tx_carrier_errors",
+                "tx_fifo_errors", "tx_heartbeat_errors", "tx_window_errors")
+
+
+class _Sources:
+    """The sources of one layer, each read on its own: ``{name: {"path", "read", "reason"}}`` (see the modules' RETURN)."""
+
+    def __init__(self) -> None:
+        self.map: Dict[str, Dict[str, Any]] = {}
+
+    def read(self, name: str, path: str, parse: Callable[..., Any], cap: int = PROC_MAX) -> Any:
+        """parse(text of path, source=path), or None when the file cannot be read or parsed (recorded with the reason)."""
+        try:
+            value = parse(_read(path, cap), source=path)
+        except (Unavailable, ParseError) as exc:
+            self.failed(name, path, str(exc))
+            return None
+        self.done(name, path)
+        return value
+
+    def done(self, name: str, path: str) -> None:
+        self.map[name] = {"path": path, "read": True, "reason": None}
+
+    def failed(self, name: str, path: str, reason: str) -> None:
+        self.map[name] = {"path": path, "read": False, "reason": reason}
+
+    def unread(self) -> List[str]:
+        return [name for name, row in self.map.items() if not row["read"]]
+
+    def none_read(self, what: str) -> Unavailable:
+        return Unavailable("no source of the %s layer could be read: %s" % (
+            what, "; ".join(row["reason"] for row in self.map.values())), self.map)
 
 
 class Collector:
@@ -78,14 +120,19 @@ class Collector:
 
     # -- tc -----------------------------------------------------------------------------------------
     def tc(self) -> Dict[str, Any]:
+        sources = _Sources()
         if self.tc_src:
-            rows = parse_tc_qdisc_show(_read(self.tc_src), source=self.tc_src)
+            rows = parse_tc_qdisc_show(_read(self.tc_src, TC_MAX), source=self.tc_src)
             if self.interfaces:
                 rows = [r for r in rows if r["interface"] in self.interfaces]
-            return {"source": self.tc_src, "qdiscs": rows}
+            sources.done("qdiscs", self.tc_src)
+            return {"source": self.tc_src, "qdiscs": rows, "sources": sources.map}
         if not self.live:
-            raise Unavailable("qdiscs are not in /proc: give a saved 'tc -s qdisc show' output as src")
-        return {"source": "netlink", "qdiscs": self._nl().qdiscs(self.interfaces)}
+            raise Unavailable("qdiscs are not in /proc (the kernel gives them over netlink only): give a saved "
+                              "'tc -s qdisc show' output as src")
+        qdiscs = self._nl().qdiscs(self.interfaces)
+        sources.done("qdiscs", "netlink")
+        return {"source": "netlink", "qdiscs": qdiscs, "sources": sources.map}
 
     def _nl(self) -> Netlink:
         if self._netlink is None:
@@ -94,31 +141,46 @@ class Collector:
 
     # -- netstat -------------------------------------------------------------------------------------
     def netstat(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {}
-        out["interfaces"] = self._interfaces()
-        snmp = _procfs.parse_snmp(_read(self.proc("net/snmp")), source=self.proc("net/snmp"))
-        try:
-            snmp.update(_procfs.parse_snmp(_read(self.proc("net/netstat")), source=self.proc("net/netstat")))
-        except Unavailable as exc:
-            self.warnings.append(str(exc))
-        try:
-            snmp.update(_procfs.parse_snmp6(_read(self.proc("net/snmp6")), source=self.proc("net/snmp6")))
-            out["ipv6"] = True
-        except Unavailable:
-            out["ipv6"] = False  # a kernel or namespace without IPv6
+        """Each source read on its own: interfaces (netlink, or net/dev of a copied tree), net/snmp, net/netstat,
+        net/snmp6 and net/softnet_stat. One that cannot be read is None here (``{}`` for ``snmp``) and says why in
+        ``sources``; the layer is unavailable only when none could be read."""
+        sources = _Sources()
+        out: Dict[str, Any] = {"interfaces": self._interfaces(sources)}
+        snmp: Dict[str, Dict[str, int]] = {}
+        for name, rel, parse in (("snmp", "net/snmp", _procfs.parse_snmp), ("netstat", "net/netstat", _procfs.parse_snmp),
+                                 ("snmp6", "net/snmp6", _procfs.parse_snmp6)):
+            sections = sources.read(name, self.proc(rel), parse)
+            if sections is not None:
+                for section, counters in sections.items():
+                    snmp.setdefault(section, {}).update(counters)
         out["snmp"] = snmp
-        try:
-            out["softnet"] = _procfs.parse_softnet_stat(_read(self.proc("net/softnet_stat")), source=self.proc("net/softnet_stat"))
-        except Unavailable as exc:
-            out["softnet"] = []
-            self.warnings.append(str(exc))
+        out["ipv6"] = sources.map["snmp6"]["read"]  # no net/snmp6: a kernel or namespace without IPv6 (or not copied)
+        out["softnet"] = sources.read("softnet", self.proc("net/softnet_stat"), _procfs.parse_softnet_stat)
+        unread = sources.unread()
+        if len(unread) == len(sources.map):
+            raise sources.none_read("netstat")
+        for name in unread:
+            if not (self.live and name == "snmp6" and not os.path.lexists(sources.map[name]["path"])):
+                self.warnings.append("netstat: %s not read: %s" % (name, sources.map[name]["reason"]))
+        out["sources"] = sources.map
         return out
 
-    def _interfaces(self) -> Dict[str, Dict[str, Any]]:
+    def _interfaces(self, sources: _Sources) -> Optional[Dict[str, Dict[str, Any]]]:
         if not self.live:
-            rows = _procfs.parse_net_dev(_read(self.proc("net/dev")), source=self.proc("net/dev"))
+            path = self.proc("net/dev")
+            rows = sources.read("interfaces", path, _procfs.parse_net_dev)
+            if rows is None:
+                return None
+            sources.map["interfaces"]["lacks"] = list(NETLINK_ONLY)
+            if self.interfaces:
+                rows = dict((k, v) for k, v in rows.items() if k in self.interfaces)
             return dict((name, {"stats": stats}) for name, stats in rows.items())
-        links = self._nl().links()
+        try:
+            links = self._nl().links()
+        except (OSError, ParseError) as exc:
+            sources.failed("interfaces", "netlink", "cannot list the links over netlink: %s"
+                           % (exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
+            return None
         if self.interfaces:
             unknown = sorted(set(self.interfaces) - set(links))
             if unknown:
@@ -128,31 +190,35 @@ class Collector:
             for name, row in links.items():
                 if name != "lo":
                     row["driver_stats"] = driver_stats(name)
+        sources.done("interfaces", "netlink")
         return links
 
     # -- conntrack -----------------------------------------------------------------------------------
     def conntrack(self) -> Dict[str, Any]:
+        """count, max, buckets (sys/net/netfilter/nf_conntrack_*) and stat (net/stat/nf_conntrack), each read on its
+        own; ``usage_percent`` only when count and max were both read (and max is positive)."""
         base = self.proc("sys/net/netfilter")
         count_path = os.path.join(base, "nf_conntrack_count")
-        if not os.path.exists(count_path):
-            return {"loaded": False, "reason": "nf_conntrack is not loaded (no %s)" % count_path}
+        stat_path = self.proc("net/stat/nf_conntrack")
+        if not os.path.lexists(count_path):
+            if self.live:
+                return {"loaded": False, "reason": "nf_conntrack is not loaded (no %s)" % count_path}
+            if not os.path.lexists(stat_path):
+                raise Unavailable("neither %s nor %s is in the copied tree: nf_conntrack was not loaded there, "
+                                  "or these files were not copied" % (count_path, stat_path))
+        sources = _Sources()
         out: Dict[str, Any] = {"loaded": True}
         for key in ("count", "max", "buckets"):
-            path = os.path.join(base, "nf_conntrack_" + key)
-            try:
-                out[key] = _procfs.parse_int_file(_read(path), source=path)
-            except Unavailable:
-                out[key] = None
-        if out.get("max"):
-            out["usage_percent"] = round(100.0 * out["count"] / out["max"], 2)
-        else:
-            out["usage_percent"] = None
-        try:
-            path = self.proc("net/stat/nf_conntrack")
-            out["stat"] = _procfs.parse_conntrack_stat(_read(path), source=path)
-        except Unavailable as exc:
-            out["stat"] = None
-            self.warnings.append(str(exc))
+            out[key] = sources.read(key, os.path.join(base, "nf_conntrack_" + key), _procfs.parse_int_file)
+        count, limit = out["count"], out["max"]
+        out["usage_percent"] = round(100.0 * count / limit, 2) if isinstance(count, int) and isinstance(limit, int) and limit > 0 else None
+        out["stat"] = sources.read("stat", stat_path, _procfs.parse_conntrack_stat)
+        unread = sources.unread()
+        if len(unread) == len(sources.map):
+            raise sources.none_read("conntrack")
+        for name in unread:
+            self.warnings.append("conntrack: %s not read: %s" % (name, sources.map[name]["reason"]))
+        out["sources"] = sources.map
         return out
 
     # -- iptables / nftables -------------------------------------------------------------------------
@@ -212,10 +278,10 @@ class Collector:
         rulesets = []
         for path, family in ((self.iptables_src, "ipv4"), (self.ip6tables_src, "ipv6")):
             if path:
-                rulesets.append(_rulesets.parse_iptables_save(_read(path), family=family, backend="saved", source=path,
+                rulesets.append(_rulesets.parse_iptables_save(_read(path, RULESET_MAX), family=family, backend="saved", source=path,
                                                               drops_only=self.drops_only))
         if self.nft_src:
-            rulesets.append(_rulesets.parse_nft_json(_read(self.nft_src), source=self.nft_src))
+            rulesets.append(_rulesets.parse_nft_json(_read(self.nft_src, RULESET_MAX), source=self.nft_src))
         return _summarise(rulesets, [], self.drops_only)
 
     # -- all of it -----------------------------------------------------------------------------------
@@ -245,27 +311,26 @@ _INCOMPATIBLE = re.compile(r"^# Table `([^']+)' is incompatible", re.M)
 def _run_all(jobs: List[Tuple[str, str, str, List[str]]], notes: List[str]) -> Iterator[Tuple[Tuple[str, str, str, List[str]], str]]:
     """Start every command at once (the dumps overlap on several CPUs), then yield each output in order.
 
-    A command that is missing or fails becomes a note; the other outputs are still returned.
+    A command that is missing or fails becomes a note; the other outputs are still returned. Each output is read
+    to at most _fileio.RULESET_MAX bytes within COMMAND_TIMEOUT seconds; past either, the command is killed and its
+    output is not read (a note says which and why).
     """
-    procs = []
+    started = []
     for job in jobs:
         try:
-            procs.append((job, subprocess.Popen(job[3], stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
+            started.append((job, subprocess.Popen(job[3], stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
         except OSError as exc:
             notes.append("%s: %s" % (job[3][0], "not installed" if isinstance(exc, FileNotFoundError) else exc.strerror))
-    for job, proc in procs:
-        try:
-            out, err = proc.communicate(timeout=COMMAND_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            notes.append("%s did not finish within %d s" % (" ".join(job[3]), COMMAND_TIMEOUT))
+    results = run_bounded([proc for _job, proc in started], RULESET_MAX, COMMAND_TIMEOUT)
+    for (job, _proc), res in zip(started, results):
+        if res.problem is not None or res.out is None:
+            notes.append("%s %s" % (" ".join(job[3]), res.problem))
             continue
-        if proc.returncode != 0:
-            lines = err.decode("utf-8", "replace").strip().splitlines()
-            notes.append("%s failed (exit %d): %s" % (" ".join(job[3]), proc.returncode, lines[-1] if lines else ""))
+        if res.returncode != 0:
+            lines = res.err.decode("utf-8", "replace").strip().splitlines()
+            notes.append("%s failed (exit %d): %s" % (" ".join(job[3]), res.returncode, lines[-1] if lines else ""))
             continue
-        yield job, out.decode("utf-8", "replace")
+        yield job, res.out.decode("utf-8", "replace")
 
 
 def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:

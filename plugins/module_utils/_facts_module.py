@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import LAYERS, Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import InputError, open_checked
 from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
 from ansible_collections.netdiag.packetloss.plugins.module_utils._target import (
     HOST, Target, TargetError, container_target, docker_sdk_state, netns_target, resolve, running_containers)
@@ -84,6 +85,15 @@ def _facts(module: AnsibleModule, targets: List[Target], results: Dict[str, Dict
     return facts
 
 
+def check_src(module: AnsibleModule, key: str, path: str) -> None:
+    """Fail unless ``path`` (option ``key``) is a regular file: a FIFO, device, directory or socket is refused
+    without a blocking open (the size cap is checked when it is read)."""
+    try:
+        os.close(open_checked(path)[0])
+    except InputError as exc:
+        module.fail_json(msg="%s: %s" % (key, exc))
+
+
 def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector] = None) -> None:
     """Collect ``layers`` for the module's target(s) and exit with ``ansible_facts.packetloss``.
 
@@ -94,8 +104,8 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
     if p.get("proc_root") and not os.path.isdir(p["proc_root"]):
         module.fail_json(msg="proc_root %s is not a directory" % p["proc_root"])
     for key in ("src", "iptables_src", "ip6tables_src", "nft_src"):
-        if p.get(key) and not os.path.isfile(p[key]):
-            module.fail_json(msg="%s: %s is not a file" % (key, p[key]))
+        if p.get(key):
+            check_src(module, key, p[key])
     interval = float(p.get("interval") or 0)
     if not 0 <= interval <= MAX_INTERVAL:
         module.fail_json(msg="interval must be 0-%d seconds, got %s" % (MAX_INTERVAL, p.get("interval")))
@@ -137,4 +147,4 @@ def layer_names(subset: List[str]) -> List[str]:
     return [l for l in LAYERS if l in chosen]
 
 
-__all__ = ["FACT_ARGS", "TARGET_ARGS", "HOST", "run", "layer_names"]
+__all__ = ["FACT_ARGS", "TARGET_ARGS", "HOST", "run", "layer_names", "check_src"]

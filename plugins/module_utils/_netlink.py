@@ -18,6 +18,7 @@ import socket
 import struct
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import decode_netem_options
 
 NLMSG_HDRLEN = 16
@@ -93,8 +94,15 @@ def decode_options(kind: str, raw: Optional[bytes]) -> Dict[str, Any]:
     return {"raw_length": len(raw)}
 
 
+def _header(buf: bytes, fmt: str, what: str) -> Tuple[Any, ...]:
+    """The family header after the nlmsghdr; a message too short to hold it is a ParseError."""
+    if len(buf) < NLMSG_HDRLEN + struct.calcsize(fmt):
+        raise ParseError("netlink %s message" % what, None, "%d bytes, shorter than its header" % len(buf))
+    return struct.unpack_from(fmt, buf, NLMSG_HDRLEN)
+
+
 def _decode_qdisc(buf: bytes, names: Dict[int, str]) -> Dict[str, Any]:
-    _family, ifindex, handle, parent, _info = struct.unpack_from("=B3xiIII", buf, NLMSG_HDRLEN)
+    _family, ifindex, handle, parent, _info = _header(buf, "=B3xiIII", "qdisc")
     kind, options, stats2, legacy = "", None, None, None
     for akind, payload in _attrs(buf, NLMSG_HDRLEN + TCMSG_LEN, len(buf)):
         if akind == TCA_KIND:
@@ -146,7 +154,7 @@ def _link_stats(payload: bytes, width: int) -> Dict[str, int]:
 
 def decode_link(buf: bytes) -> Tuple[str, Dict[str, Any]]:
     """(name, row) of one RTM_NEWLINK message (struct ifinfomsg and its attributes)."""
-    _family, _type, ifindex, _flags, _change = struct.unpack_from("=BxHiII", buf, NLMSG_HDRLEN)
+    _family, _type, ifindex, _flags, _change = _header(buf, "=BxHiII", "link")
     name = ""
     row: Dict[str, Any] = {"ifindex": ifindex, "operstate": None, "mtu": None, "qdisc": None, "kind": None, "stats": {}}
     stats32: Optional[bytes] = None

@@ -37,14 +37,24 @@ def to_text(data: Union[str, bytes, bytearray], source: str) -> str:
     raise ParseError(source, None, "expected text, got %s" % type(data).__name__)
 
 
+# Every counter the kernel prints is at most 64 bits wide (u64, or s64 such as Tcp MaxConn -1). A larger value is
+# not a counter but damage; it is refused (a ParseError), not clamped, so it never reaches a report as a number.
+# This also keeps every returned int JSON-safe: far below Python's 4300-digit str() limit, and within what
+# Ansible and the controller's JSON handle.
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 64) - 1
+
+
 def to_int(token: str, source: str, line: Optional[int], base: int = 10) -> int:
-    """int(token, base) that raises ParseError (also for '+', '_' and other str.int quirks)."""
+    """int(token, base) that raises ParseError (also for '+', '_' and other str.int quirks), in INT_MIN..INT_MAX."""
     token = token.strip()
     body = token[1:] if token[:1] == "-" else token
     digits = "0123456789abcdefABCDEF" if base == 16 else "0123456789"
     if not body or any(c not in digits for c in body):
         raise ParseError(source, line, "%r is not a base-%d integer" % (token[:40], base))
-    try:
-        return int(token, base)
-    except ValueError as exc:  # e.g. more digits than sys.get_int_max_str_digits()
-        raise ParseError(source, line, str(exc)[:80])
+    if len(body.lstrip("0")) > 20:  # more digits than any 64-bit value has, in base 10 or 16: no int() of it
+        raise ParseError(source, line, "%r... (%d digits) does not fit in 64 bits" % (token[:20], len(body)))
+    value = int(token, base)
+    if not INT_MIN <= value <= INT_MAX:
+        raise ParseError(source, line, "%r does not fit in 64 bits" % token[:40])
+    return value

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import importlib.util
 import os
 import re
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import InputError, open_checked
+
 CLONE_NEWNET = 0x40000000
+NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file (Linux >= 4.11): its CLONE_NEW* type
 NETNS_RUN_DIR = "/run/netns"
 _NS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONTAINER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -54,9 +58,45 @@ def netns_target(ref: str) -> Target:
             raise TargetError("invalid network namespace name %r: use letters, digits, '.', '_' or '-', or an absolute path" % ref)
         path = os.path.join(NETNS_RUN_DIR, ref)
         name = ref
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise TargetError("network namespace %r not found (no file %s)" % (ref, path))
+    os.close(open_netns(path, "netns:%s" % name))
     return Target("netns", name, path)
+
+
+def _has_ns_get_nstype() -> bool:
+    match = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return match is None or (int(match.group(1)), int(match.group(2))) >= (4, 11)
+
+
+def open_netns(path: str, label: str) -> int:
+    """An fd of the network namespace file ``path``, opened without blocking and checked before use.
+
+    A FIFO, device, directory or socket (anything but the regular-looking file of nsfs) is refused without a
+    blocking open; a file that is not a namespace (for example /run/netns/NAME left unmounted), or a namespace of
+    another type, is refused too. The message names the path and what it is. The caller closes the fd.
+    """
+    try:
+        fd, _st = open_checked(path)
+    except InputError as exc:
+        raise TargetError("cannot use %s as the network namespace of %s: %s" % (path, label, exc.reason))
+    try:
+        try:
+            nstype = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTTY, errno.EINVAL):
+                if not _has_ns_get_nstype():
+                    return fd  # a kernel older than 4.11: setns(2) itself refuses a file that is not a namespace
+                raise TargetError("%s is not a namespace file (a plain file: no namespace is mounted there), "
+                                  "so it cannot be the network namespace of %s" % (path, label))
+            raise TargetError("cannot use %s as the network namespace of %s: %s" % (path, label, exc.strerror))
+        if nstype != CLONE_NEWNET:
+            raise TargetError("%s is a namespace of another type (0x%x), not a network namespace, so it cannot be "
+                              "the network namespace of %s" % (path, nstype, label))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -167,10 +207,7 @@ def entered(target: Target) -> Iterator[Target]:
     except OSError:
         own = os.open("/proc/self/ns/net", os.O_RDONLY)
     try:
-        try:
-            fd = os.open(target.ns_path, os.O_RDONLY)
-        except OSError as exc:
-            raise TargetError("cannot open the namespace of %s (%s): %s" % (target.label, target.ns_path, exc.strerror))
+        fd = open_netns(target.ns_path, target.label)
         try:
             try:
                 _setns(fd)

@@ -182,7 +182,12 @@ def _generic_options(words: List[str]) -> Dict[str, Any]:
             continue
         value: Any = int(word) if _DIGITS.match(word) else word
         old = options.get(key, True)
-        options[key] = value if old is True else old + [value] if isinstance(old, list) else [old, value]
+        if old is True:
+            options[key] = value
+        elif isinstance(old, list):
+            old.append(value)  # in place: a line of many values stays linear
+        else:
+            options[key] = [old, value]
     return options
 
 

@@ -37,7 +37,14 @@ ansible_facts:
       returned: always
       contains:
         conntrack:
-          description: C(loaded), C(count), C(max), C(buckets), C(usage_percent), C(stat) (C(per_cpu) and C(total)).
+          description:
+            - C(loaded), C(count), C(max), C(buckets), C(usage_percent), C(stat) (C(per_cpu) and C(total)).
+            - The sources C(count), C(max), C(buckets) (C(sys/net/netfilter/nf_conntrack_*)) and C(stat)
+              (C(net/stat/nf_conntrack)) are read each on its own; one not read is null, and C(usage_percent) is null
+              unless C(count) and C(max) were both read.
+            - C(sources) maps each source of the layer to C(path) (the file, or C(netlink)), C(read) (bool) and
+              C(reason) (why it was not read, else null); a source not read leaves its key null. The layer has
+              C(available=false) only when no source could be read (C(sources) is then returned too).
           type: dict
           returned: always
           sample: {available: true, loaded: true, count: 12, max: 262144, buckets: 65536, usage_percent: 0.0}

@@ -25,6 +25,7 @@ options:
     description:
       - A file with saved rules, read instead of the live system. JSON is taken as C(nft -j list ruleset) output,
         anything else as C(iptables-save -c) output of family O(src_family).
+      - It must be a regular file of at most 32 MiB; a FIFO, device or directory, or a larger file, is refused.
     type: path
   src_family:
     description: The family of an C(iptables-save) file given as O(src).
@@ -82,11 +83,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector
 from ansible_collections.netdiag.packetloss.plugins.module_utils._facts_module import FACT_ARGS, run
+from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import InputError, head
 
 
 def _is_json(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(4096).lstrip()[:1] in (b"{", b"[")
+    return head(path, 4096).lstrip()[:1] in (b"{", b"[")
 
 
 def main() -> None:
@@ -101,8 +102,8 @@ def main() -> None:
     if p["src"]:
         try:
             key = "nft_src" if _is_json(p["src"]) else ("ip6tables_src" if p["src_family"] == "ipv6" else "iptables_src")
-        except OSError as exc:
-            module.fail_json(msg="cannot read src %s: %s" % (p["src"], exc.strerror))
+        except InputError as exc:
+            module.fail_json(msg="cannot read src %s" % exc)
         kwargs[key] = p["src"]
     run(module, ["iptables"], Collector(proc_root=p["proc_root"], rules=p["rules"], **kwargs))
 

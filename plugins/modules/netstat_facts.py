@@ -54,8 +54,25 @@ ansible_facts:
             - C(interfaces) (name to C(stats), C(driver_stats), C(operstate), C(mtu), C(qdisc), C(kind)),
               C(snmp) (section to counter to integer; C(Ip), C(Icmp), C(Tcp), C(Udp), C(TcpExt), C(IpExt), C(Ip6), ...),
               C(ipv6) and C(softnet) (a list per CPU of C(processed), C(dropped), C(time_squeeze), ...).
+            - Each of the sources C(interfaces) (netlink, or C(net/dev) with O(proc_root)), C(snmp) (C(net/snmp)),
+              C(netstat) (C(net/netstat)), C(snmp6) (C(net/snmp6)) and C(softnet) (C(net/softnet_stat)) is read on its
+              own; C(interfaces) and C(softnet) are null when not read, C(snmp) holds the sections of those read.
+            - C(sources) maps each source of the layer to C(path) (the file, or C(netlink)), C(read) (bool) and
+              C(reason) (why it was not read, else null); a source not read leaves its key null. The layer has
+              C(available=false) only when no source could be read (C(sources) is then returned too).
+            - With O(proc_root), C(sources.interfaces.lacks) lists what a live read gets over netlink and ethtool that
+              a copied tree (C(net/dev) only) cannot give.
           type: dict
           returned: always
+          sample:
+            available: true
+            interfaces: null
+            snmp: {Tcp: {RetransSegs: 12}, TcpExt: {ListenDrops: 0}}
+            ipv6: true
+            softnet: [{cpu: 0, processed: 1200, dropped: 0, time_squeeze: 0}]
+            sources:
+              interfaces: {path: /tmp/sos/proc/net/dev, read: false, reason: "/tmp/sos/proc/net/dev: does not exist"}
+              snmp: {path: /tmp/sos/proc/net/snmp, read: true, reason: null}
 collected_at:
   description: When the collection started (UTC, ISO 8601).
   type: str

@@ -13,6 +13,8 @@ description:
   - Layers C(tc) (see M(netdiag.packetloss.tc_facts)), C(netstat) (M(netdiag.packetloss.netstat_facts)),
     C(conntrack) (M(netdiag.packetloss.conntrack_facts)) and C(iptables) (M(netdiag.packetloss.iptables_facts)).
   - A layer that cannot be read is returned with C(available=false) and the reason; the others are still returned.
+  - Inside a layer each source is read on its own; the layer's C(sources) says which were read and why others were
+    not (see M(netdiag.packetloss.netstat_facts) and M(netdiag.packetloss.conntrack_facts)).
   - With O(containers) or O(namespaces), the host (or O(netns)/O(container)) and each extra target are collected
     and returned under C(ansible_facts.packetloss.targets), keyed C(host), C(container:NAME) and C(netns:NAME).
 author: netdiag.packetloss contributors (@netdiag)

@@ -20,6 +20,7 @@ options:
   src:
     description:
       - A file holding saved C(tc -s qdisc show) text (as sosreports keep it), read instead of the live system.
+      - It must be a regular file of at most 4 MiB; a FIFO, device or directory, or a larger file, is refused.
     type: path
 extends_documentation_fragment:
   - netdiag.packetloss.target
@@ -48,7 +49,10 @@ ansible_facts:
       returned: always
       contains:
         tc:
-          description: C(available), C(reason) when not, C(source) and C(qdiscs).
+          description:
+            - C(available), C(reason) when not, C(source) and C(qdiscs).
+            - C(sources.qdiscs) says where they were read (the O(src) file, or C(netlink)); with O(proc_root) and no
+              O(src) the layer is unavailable, as qdiscs are given over netlink only, never in C(/proc).
           type: dict
           returned: always
           sample:

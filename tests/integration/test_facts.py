@@ -1,9 +1,11 @@
 """The fact modules against this machine's real kernel: namespaces we create and the host lab container."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -204,8 +206,11 @@ def test_proc_root_reads_a_copied_tree_and_reports_a_broken_file(tmp_path):
     assert "lo" in facts["netstat"]["interfaces"]
     (tree / "net" / "snmp").write_text("Ip: Forwarding DefaultTTL\nIp: 1\n")
     facts = facts_of(run_module("packetloss_facts", proc_root=str(tree), gather_subset=["netstat", "conntrack"]))
-    assert not facts["netstat"]["available"]
-    assert str(tree / "net" / "snmp") in facts["netstat"]["reason"]
+    # per source: the broken net/snmp is not read (its path and reason), the rest of the layer is
+    assert facts["netstat"]["available"] and "lo" in facts["netstat"]["interfaces"]
+    snmp = facts["netstat"]["sources"]["snmp"]
+    assert not snmp["read"] and snmp["path"] == str(tree / "net" / "snmp") and str(tree / "net" / "snmp") in snmp["reason"]
+    assert "Tcp" not in facts["netstat"]["snmp"] and facts["netstat"]["snmp"]["TcpExt"]
     assert facts["conntrack"]["available"]
 
 
@@ -226,3 +231,150 @@ def test_saved_outputs_are_read_through_src():
     assert parsed["available"] and parsed["rulesets"][0]["backend"] == "nft-native"
     missing = run_module("iptables_facts", src="/nonexistent/rules.txt")
     assert missing.get("failed") and "cannot read src /nonexistent/rules.txt" in missing["msg"]
+
+
+# ---- issue #14 items 5, 6 and 9: inputs that hung, ate memory, raised, or lost a whole layer ----
+
+@contextlib.contextmanager
+def within(seconds: int):
+    """Fail (and kill the ansible run: subprocess.run kills its child on an exception) after ``seconds``."""
+    def expired(_signum, _frame):
+        raise AssertionError("no result within %d s: blocked" % seconds)
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_fifo_as_src_or_netns_is_refused_without_blocking(tmp_path):
+    """Item 6: each of these blocked forever on open()."""
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    what = "is a FIFO (named pipe), not a regular file: refused"
+    with within(90):
+        tc = run_module("tc_facts", src=fifo)
+        ipt = run_module("iptables_facts", src=fifo)
+        ns = run_module("netstat_facts", netns=fifo)
+        ns_all = run_module("packetloss_facts", namespaces=[fifo])
+    assert tc.get("failed") and tc["msg"] == "src: %s: %s" % (fifo, what)
+    assert ipt.get("failed") and ipt["msg"] == "cannot read src %s: %s" % (fifo, what)
+    for result in (ns, ns_all):
+        assert result.get("failed") and result["msg"] == "cannot use %s as the network namespace of netns:%s: %s" % (fifo, fifo, what)
+
+
+def test_netns_path_that_is_a_plain_file_is_refused(tmp_path):
+    plain = tmp_path / "ns"
+    plain.write_text("")
+    result = run_module("conntrack_facts", netns=str(plain))
+    assert result.get("failed") and result["msg"].startswith("%s is not a namespace file" % plain)
+
+
+def _tree(tmp_path):
+    tree = tmp_path / "proc"
+    (tree / "net" / "stat").mkdir(parents=True)
+    (tree / "sys" / "net" / "netfilter").mkdir(parents=True)
+    for rel in ("net/snmp", "net/netstat", "net/snmp6", "net/softnet_stat", "net/dev", "net/stat/nf_conntrack"):
+        shutil.copyfile("/proc/" + rel, str(tree / rel))
+    for key, value in (("count", "900\n"), ("max", "1000\n"), ("buckets", "256\n")):
+        (tree / "sys/net/netfilter" / ("nf_conntrack_" + key)).write_text(value)
+    return tree
+
+
+def _unread(layer):
+    return sorted(name for name, source in layer["sources"].items() if not source["read"])
+
+
+def test_proc_root_with_a_fifo_and_a_dev_zero_symlink(tmp_path):
+    """Item 6: a proc_root file that is a FIFO hung; one symlinked to /dev/zero read until memory ran out."""
+    tree = _tree(tmp_path)
+    os.unlink(str(tree / "net" / "snmp"))
+    os.mkfifo(str(tree / "net" / "snmp"))
+    os.unlink(str(tree / "net" / "softnet_stat"))
+    os.symlink("/dev/zero", str(tree / "net" / "softnet_stat"))
+    os.unlink(str(tree / "net" / "stat" / "nf_conntrack"))
+    os.symlink("/dev/zero", str(tree / "net" / "stat" / "nf_conntrack"))
+    with within(60):
+        result = run_module("packetloss_facts", proc_root=str(tree), gather_subset=["netstat", "conntrack"])
+    facts = facts_of(result)
+    net, ct = facts["netstat"], facts["conntrack"]
+    assert net["available"] and _unread(net) == ["snmp", "softnet"]
+    assert net["sources"]["snmp"]["reason"] == "%s: is a FIFO (named pipe), not a regular file: refused" % (tree / "net" / "snmp")
+    assert net["sources"]["softnet"]["reason"] == "%s: is a character device, not a regular file: refused" % (tree / "net" / "softnet_stat")
+    assert net["softnet"] is None and net["snmp"]["TcpExt"] and "lo" in net["interfaces"]
+    assert ct["available"] and _unread(ct) == ["stat"] and ct["stat"] is None and ct["usage_percent"] == 90.0
+
+
+def test_proc_root_without_net_dev_keeps_the_rest_of_the_layer(tmp_path):
+    """Item 9: no net/dev in the copied tree lost the whole netstat layer."""
+    tree = _tree(tmp_path)
+    os.unlink(str(tree / "net" / "dev"))
+    net = facts_of(run_module("netstat_facts", proc_root=str(tree)))["netstat"]
+    assert net["available"] and _unread(net) == ["interfaces"] and net["interfaces"] is None
+    assert net["sources"]["interfaces"]["path"] == str(tree / "net" / "dev")
+    assert net["snmp"]["Tcp"] and net["snmp"]["TcpExt"] and net["snmp"]["Ip6"] and net["softnet"] and net["ipv6"]
+    # with net/dev, the result says what a live (netlink) read has that the copy lacks
+    shutil.copyfile("/proc/net/dev", str(tree / "net" / "dev"))
+    net = facts_of(run_module("netstat_facts", proc_root=str(tree)))["netstat"]
+    assert _unread(net) == [] and "rx_missed_errors" in net["sources"]["interfaces"]["lacks"]
+    live = facts_of(run_module("netstat_facts", ethtool=False))["netstat"]
+    assert live["sources"]["interfaces"] == {"path": "netlink", "read": True, "reason": None}
+
+
+def test_huge_hex_fields_and_an_unreadable_conntrack_count(tmp_path):
+    """Item 5: a 4000-digit hex field in softnet_stat / net/stat/nf_conntrack failed the module when its result was
+    returned; nf_conntrack_count as a directory raised a TypeError. Now each is a source not read, with the reason."""
+    tree = _tree(tmp_path)
+    (tree / "net" / "softnet_stat").write_text(" ".join(["f" * 4000] + ["0"] * 12) + "\n")
+    header = open("/proc/net/stat/nf_conntrack").readline()
+    (tree / "net" / "stat" / "nf_conntrack").write_text(header + " ".join(["f" * 4000] + ["0"] * (len(header.split()) - 1)) + "\n")
+    os.unlink(str(tree / "sys/net/netfilter/nf_conntrack_count"))
+    (tree / "sys/net/netfilter/nf_conntrack_count").mkdir()
+    facts = facts_of(run_module("packetloss_facts", proc_root=str(tree), gather_subset=["netstat", "conntrack"]))
+    net, ct = facts["netstat"], facts["conntrack"]
+    assert _unread(net) == ["softnet"] and "does not fit in 64 bits" in net["sources"]["softnet"]["reason"]
+    assert _unread(ct) == ["count", "stat"] and "does not fit in 64 bits" in ct["sources"]["stat"]["reason"]
+    assert ct["sources"]["count"]["reason"].endswith("is a directory, not a regular file: refused")
+    assert ct["count"] is None and ct["usage_percent"] is None and ct["max"] == 1000
+
+
+def _bounded_run(module, args):
+    """Run the module through ansible in a child Python; return (seconds, peak RSS in MB of its biggest process)."""
+    code = ("import json, resource, subprocess, sys, time\n"
+            "t = time.monotonic()\n"
+            "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)\n"
+            "print(json.dumps([time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024]))\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(os.path.dirname(COLLECTIONS), "..", "ansible.cfg"))
+    out = subprocess.run([sys.executable, "-c", code, "ansible", "localhost", "-m", "netdiag.packetloss." + module,
+                          "-a", json.dumps(args)], stdout=subprocess.PIPE, text=True, env=env, check=True,
+                         cwd=os.path.dirname(os.path.dirname(COLLECTIONS)))
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("module, args, needle", [
+    ("tc_facts", {}, "more than the 4 MiB this input may have: refused"),
+    ("iptables_facts", {"rules": "all"}, "more than the 32 MiB this input may have: refused"),
+])
+def test_a_100_mb_src_is_refused_in_bounded_time_and_memory(tmp_path, module, args, needle):
+    """Item 6: a 100 MB src took tc_facts 5.7 GB and 239 s, iptables_facts rules: all 6 GB."""
+    src = tmp_path / "big.txt"
+    line = ("qdisc netem 8001: dev eth0 root refcnt 2 limit 1000 delay 100ms  10ms loss 1%\n" if module == "tc_facts"
+            else "[5:300] -A INPUT -m statistic --mode random --probability 0.5 -j DROP\n")
+    with open(str(src), "w") as handle:
+        handle.write("*filter\n:INPUT ACCEPT [0:0]\n" if module == "iptables_facts" else "")
+        chunk = line * (1024 * 1024 // len(line))
+        for _chunk in range(100):
+            handle.write(chunk)
+    try:
+        assert os.path.getsize(str(src)) >= 100 * 1000 * 1000
+        result = run_module(module, src=str(src), **args)
+        facts = result["ansible_facts"]["packetloss"] if not result.get("failed") else None
+        layer = facts["tc" if module == "tc_facts" else "iptables"] if facts else {"reason": result["msg"]}
+        assert needle in layer["reason"] and str(src) in layer["reason"]
+        seconds, peak_mb = _bounded_run(module, dict(args, src=str(src)))
+        assert seconds < 60 and peak_mb < 400, (seconds, peak_mb)
+        print("%s on 100 MB: %.1f s, peak RSS %d MB" % (module, seconds, peak_mb))
+    finally:
+        os.unlink(str(src))
