@@ -1214,9 +1214,25 @@ def _source_layers(entry: Dict[str, Any], fact_layer: str) -> Tuple[str, ...]:
     return tuple(l for l in LAYERS if FACT_LAYER[l] == fact_layer)
 
 
+# the collectors' per-source map (``sources``: {name: {path, read, reason}}): which analyzer layers each name feeds
+SOURCE_NAME_LAYERS = {
+    ("netstat", "interfaces"): ("nic",), ("netstat", "snmp"): ("ip", "tcp", "udp", "socket"),
+    ("netstat", "netstat"): ("ip", "tcp", "socket"), ("netstat", "snmp6"): ("ip", "udp"),
+    ("netstat", "softnet"): ("softnet",), ("tc", "qdiscs"): ("qdisc",),
+}
+
+
 def _unread_sources(fl: Dict[str, Any], fact_layer: str, layer: str) -> List[Dict[str, Any]]:
-    """The fact layer's unread sources (``unread``: [{source, reason}]) that feed ``layer``."""
+    """The fact layer's unread sources that feed ``layer``: from its ``sources`` map (a source with ``read: false``,
+    unless it does not apply here, such as net/snmp6 on a live host without IPv6) and its ``unread`` list."""
     out = []
+    sources = fl.get("sources")
+    for name, row in sorted(sources.items()) if isinstance(sources, dict) else ():
+        if not isinstance(row, dict) or row.get("read", True) or row.get("applies", True) is False:
+            continue
+        feeds = SOURCE_NAME_LAYERS.get((fact_layer, name), tuple(l for l in LAYERS if FACT_LAYER[l] == fact_layer))
+        if layer in feeds:
+            out.append({"source": row.get("path") or name, "reason": row.get("reason")})
     for entry in _list(fl.get("unread")):
         if isinstance(entry, str):
             entry = {"source": entry, "reason": None}

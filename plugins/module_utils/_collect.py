@@ -160,7 +160,11 @@ class Collector:
         if len(unread) == len(sources.map):
             raise sources.none_read("netstat")
         for name in unread:
-            if not (self.live and name == "snmp6" and not os.path.lexists(sources.map[name]["path"])):
+            if self.live and name == "snmp6" and not os.path.lexists(sources.map[name]["path"]):
+                # a live kernel or namespace without IPv6: nothing was left unread
+                sources.map[name]["applies"] = False
+                sources.map[name]["reason"] = "no IPv6 here (no %s)" % sources.map[name]["path"]
+            else:
                 self.warnings.append("netstat: %s not read: %s" % (name, sources.map[name]["reason"]))
         out["sources"] = sources.map
         return out
