@@ -183,6 +183,24 @@ def test_layer_coverage() -> None:
     assert _analyze.not_read(cov) == ["qdisc", "netfilter"]
 
 
+def test_layer_coverage_from_the_collectors_sources_map() -> None:
+    """A source the collector could not read (sources[name].read false) makes the layers it feeds partial, and only
+    those; net/snmp6 on a live host without IPv6 does not apply and leaves the layers read."""
+    facts = copy.deepcopy(BASE["container"])
+    facts["netstat"]["sources"] = {
+        "interfaces": {"path": "/x/proc/net/dev", "read": False, "reason": "/x/proc/net/dev does not exist"},
+        "snmp": {"path": "/x/proc/net/snmp", "read": True, "reason": None},
+        "snmp6": {"path": "/proc/net/snmp6", "read": False, "reason": "no IPv6 here", "applies": False},
+    }
+    cov = _analyze.layer_coverage(facts)
+    assert cov["nic"]["state"] == "partial"
+    assert cov["nic"]["unread"] == [{"source": "/x/proc/net/dev", "reason": "/x/proc/net/dev does not exist"}]
+    assert [l for l in _analyze.LAYERS if cov[l]["state"] != "read"] == ["nic"]
+    facts["netstat"]["sources"]["snmp6"]["applies"] = True
+    cov = _analyze.layer_coverage(facts)
+    assert [l for l in _analyze.LAYERS if cov[l]["state"] != "read"] == ["nic", "ip", "udp"]
+
+
 def test_docs_severity_md_shows_the_thresholds_of_the_code() -> None:
     """docs/severity.md carries the table rendered from THRESHOLDS: one place, and the page cannot drift from it."""
     path = os.path.join(HERE, "..", "..", "..", "..", "docs", "severity.md")
