@@ -21,6 +21,12 @@ Rule = Dict[str, Any]
 DROP_ACTIONS = ("DROP", "REJECT")
 NFT_DROP_VERDICTS = ("drop", "reject")
 RANDOM_MODES = ("random", "nth")
+# An iptables statistic match seen through nft -j (an "xt" expression: no parameters shown). xt_statistic has only
+# the modes random and nth, both random drops with a drop/reject verdict; which one and its numbers are unknown.
+XT_STATISTIC: Dict[str, Any] = {"source": "xt statistic", "mode": "random or nth", "mod": None, "offset": None,
+                                "op": None, "value": None, "probability": None, "every": None, "packet": None,
+                                "negated": None}
+MAX_JSON_DEPTH = 64
 
 # --------------------------------------------------------------------------------------
 # iptables-save
@@ -44,6 +50,22 @@ _IPT_SET_COUNTERS = re.compile(r"(?:^|\s)(?:-c|--set-counters)\s+\d+\s+\d+(?=\s|
 
 _SEGMENT = re.compile(r"""\s+|"((?:[^"\\]|\\.)*)"|'([^']*)'|\\(.)|([^\s"'\\]+)""", re.S)
 _DQ_ESCAPE = re.compile(r"""\\([\\"])""")  # inside double quotes shlex unescapes only \\ and \"
+
+
+_QUOTE_SCAN = re.compile(r"""[^"'\\]+|"(?:[^"\\]|\\.)*"|'[^']*'|\\.""", re.S)
+
+
+def _open_quote(text: str) -> bool:
+    """True when ``text`` ends inside a quoted string (as _split_words reads it): the string goes on on the next line.
+
+    iptables-save prints a comment or other string argument between double quotes as it is, newlines included.
+    """
+    pos = 0
+    for m in _QUOTE_SCAN.finditer(text):
+        if m.start() != pos:
+            break
+        pos = m.end()
+    return pos < len(text) and text[pos] in "\"'"
 
 
 def _split_words(spec: str, source: str, lineno: int) -> Tuple[List[str], List[bool]]:
@@ -208,7 +230,12 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
     def open_table(name: str) -> Dict[str, Any]:
         return tables.setdefault(name, {"chains": {}, "rules": [], "rule_count": 0})
 
-    for lineno, raw in enumerate(to_text(text, source).splitlines(), 1):
+    lines = to_text(text, source).splitlines()
+    skip_to = 0
+    for lineno, raw in enumerate(lines, 1):
+        if lineno <= skip_to:  # the continuation lines of a rule with a quoted newline
+            continue
+        extra = 0
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -231,8 +258,15 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
             policy = None if m.group(2) == "-" else m.group(2)
             current["chains"][m.group(1)] = {
                 "policy": policy, "builtin": policy is not None,
-                "packets": int(m.group(3) or 0), "bytes": int(m.group(4) or 0)}
+                "packets": to_int(m.group(3), source, lineno) if m.group(3) else 0,
+                "bytes": to_int(m.group(4), source, lineno) if m.group(4) else 0}
             continue
+        if line.count('"') % 2 or "'" in line or "\\" in line:  # a quoted argument may span lines
+            while _open_quote(line) and lineno + extra < len(lines):
+                extra += 1
+                line += "\n" + lines[lineno + extra - 1]
+            line = line.strip()
+            skip_to = lineno + extra
         prefix = _IPT_COUNTERS.match(line)
         body = line[prefix.end():] if prefix else line
         append = _IPT_APPEND.match(body)
@@ -253,9 +287,12 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         if parsed["counters"] is not None:  # "-c P B" inside the rule (iptables-restore input)
             spec = _IPT_SET_COUNTERS.sub("", spec).strip()
         if prefix:
-            parsed["counters"] = {"packets": int(prefix.group(1)), "bytes": int(prefix.group(2))}
+            parsed["counters"] = {"packets": to_int(prefix.group(1), source, lineno),
+                                  "bytes": to_int(prefix.group(2), source, lineno)}
         rule: Rule = {"family": family, "backend": backend, "table": table_name, "chain": chain,
                       "position": position, "line": lineno, "spec": spec}
+        if extra:
+            rule["last_line"] = lineno + extra
         rule.update(parsed)
         rule["statistic"] = _ipt_statistic(parsed["matches"], source, lineno)
         rule["random_drop"] = is_random_drop(rule)
@@ -495,7 +532,7 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
     verdict: Optional[str] = None
     counters: Optional[Dict[str, int]] = None
     counter_ref: Optional[str] = None
-    xt = False
+    xt = xt_statistic = False
     for st in stmts:
         if not isinstance(st, dict) or len(st) != 1:
             raise ParseError(source, None, "%s: statement is not a one-key object" % where)
@@ -513,6 +550,10 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
                 counter_ref = _render(v)
         elif key == "xt":
             xt = True
+            if isinstance(v, dict) and v.get("name") == "statistic" and v.get("type", "match") == "match":
+                xt_statistic = True
+            elif isinstance(v, dict) and v.get("type") == "target" and v.get("name") in DROP_ACTIONS:
+                verdict = str(v["name"]).lower()  # iptables-nft's -j REJECT is an xt target
     rule: Rule = {
         "family": _get(body, "family", str, source, where),
         "backend": "nft-native",
@@ -528,8 +569,24 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
         "statistic": _nft_statistic(stmts),
         "xt": xt,
     }
+    if rule["statistic"] is None and xt_statistic:  # iptables' -m statistic, opaque in nft -j: random or nth mode
+        rule["statistic"] = dict(XT_STATISTIC)
     rule["random_drop"] = is_random_drop(rule)
     return rule
+
+
+def _check_depth(data: Any, source: str) -> None:
+    """A ParseError when ``data`` nests deeper than MAX_JSON_DEPTH (nft's own output stays far below; the recursive
+    readers here and Ansible's result handling do not go that deep). Iterative: no recursion limit to hit."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ParseError(source, None, "JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
 
 
 def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -j list ruleset") -> Dict[str, Any]:
@@ -553,8 +610,11 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
     if isinstance(data, (str, bytes, bytearray)):
         try:
             data = json.loads(to_text(data, source))
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            raise ParseError(source, None, "JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
+        except ValueError as exc:
             raise ParseError(source, None, "not JSON: %s" % str(exc)[:80])
+    _check_depth(data, source)
     items = data.get("nftables") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ParseError(source, None, 'expected an object with an "nftables" list')
@@ -613,7 +673,7 @@ def is_random_drop(rule: Rule) -> bool:
     drop/reject.
     """
     stat = rule.get("statistic")
-    if not isinstance(stat, dict) or stat.get("mode") not in RANDOM_MODES:
+    if not isinstance(stat, dict) or stat.get("mode") not in RANDOM_MODES and stat.get("source") != XT_STATISTIC["source"]:
         return False
     if "target" in rule:  # iptables: targets are case-sensitive, a chain "drop" is not DROP
         return rule["target"] in DROP_ACTIONS

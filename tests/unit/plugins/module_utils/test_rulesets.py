@@ -58,8 +58,9 @@ def test_iptables_case(case: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", CASES["iptables_errors"], ids=[c["id"] for c in CASES["iptables_errors"]])
 def test_iptables_error(case: Dict[str, Any]) -> None:
+    text = case["huge"].replace("{N}", "9" * 5000) if "huge" in case else case["text"]
     with pytest.raises(ParseError) as info:
-        parse_iptables_save(case["text"], source="dump")
+        parse_iptables_save(text, source="dump")
     assert case["error"] in str(info.value)
 
 
@@ -226,6 +227,9 @@ def test_nft_rule(case: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", CASES["nft_errors"], ids=[c["id"] for c in CASES["nft_errors"]])
 def test_nft_error(case: Dict[str, Any]) -> None:
+    if "deep" in case:
+        depth = case.get("depth", 500)
+        case = dict(case, data=case["deep"].replace("{OPEN}", case["open"] * depth).replace("{CLOSE}", case["close"] * depth))
     with pytest.raises(ParseError) as info:
         parse_nft_json(bytes(case["bytes"]) if "bytes" in case else case["data"], source="ruleset.json")
     assert case["error"] in str(info.value) and info.value.source == "ruleset.json"
