@@ -26,7 +26,6 @@ RANDOM_MODES = ("random", "nth")
 XT_STATISTIC: Dict[str, Any] = {"source": "xt statistic", "mode": "random or nth", "mod": None, "offset": None,
                                 "op": None, "value": None, "probability": None, "every": None, "packet": None,
                                 "negated": None}
-MAX_JSON_DEPTH = 64
 
 # --------------------------------------------------------------------------------------
 # iptables-save
@@ -575,18 +574,9 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
     return rule
 
 
-def _check_depth(data: Any, source: str) -> None:
-    """A ParseError when ``data`` nests deeper than MAX_JSON_DEPTH (nft's own output stays far below; the recursive
-    readers here and Ansible's result handling do not go that deep). Iterative: no recursion limit to hit."""
-    stack = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise ParseError(source, None, "JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+def _prio(value: Any) -> Any:
+    """A chain's priority as nft prints it (a number or a name), anything else as short text."""
+    return value if value is None or isinstance(value, (int, str)) and not isinstance(value, bool) else _render(value)
 
 
 def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -j list ruleset") -> Dict[str, Any]:
@@ -611,10 +601,16 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
         try:
             data = json.loads(to_text(data, source))
         except RecursionError:
-            raise ParseError(source, None, "JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
+            raise ParseError(source, None, "JSON nested too deep")
         except ValueError as exc:
             raise ParseError(source, None, "not JSON: %s" % str(exc)[:80])
-    _check_depth(data, source)
+    try:
+        return _parse_nft(data, source)
+    except RecursionError:  # an expression nested hundreds deep (nft itself prints a few levels)
+        raise ParseError(source, None, "JSON nested too deep")
+
+
+def _parse_nft(data: Any, source: str) -> Dict[str, Any]:
     items = data.get("nftables") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ParseError(source, None, 'expected an object with an "nftables" list')
@@ -630,8 +626,8 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
             continue
         if not isinstance(body, dict):
             raise ParseError(source, None, "%s: %s is not an object" % (where, kind))
-        if kind == "metainfo":
-            result["metainfo"] = body
+        if kind == "metainfo":  # only its plain values (version, release_name, json_schema_version)
+            result["metainfo"] = dict((k, v) for k, v in body.items() if isinstance(v, (str, int, float, bool)) or v is None)
         elif kind == "table":
             result["tables"].append({"family": _get(body, "family", str, source, where),
                                      "name": _get(body, "name", str, source, where),
@@ -643,7 +639,7 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
                      "handle": _get(body, "handle", int, source, where, required=False),
                      "type": _get(body, "type", str, source, where, required=False),
                      "hook": _get(body, "hook", str, source, where, required=False),
-                     "prio": body.get("prio"),
+                     "prio": _prio(body.get("prio")),
                      "policy": _get(body, "policy", str, source, where, required=False)}
             chain["base"] = chain["hook"] is not None
             result["chains"].append(chain)
