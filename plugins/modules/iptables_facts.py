@@ -71,7 +71,8 @@ ansible_facts:
               complete is not clean - its C(rule_count) and C(random_drop_rules) cover only what was read.
             - A random drop that iptables-nft put into a table also holding native nft rules is read from
               C(nft -j), where the statistic match is an opaque C(xt) expression; it is listed with
-              C(random_drop=true) and C(statistic) C({source: xt statistic, mode: random or nth, probability: null}).
+              C(random_drop=true), and its C(statistic) has C(source=xt statistic), C(mode=random or nth) and no
+              probability (null).
           type: dict
           returned: always
           contains:

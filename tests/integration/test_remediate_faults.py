@@ -141,7 +141,7 @@ def _adhoc(module: str, args: Dict[str, Any], env: Dict[str, str]) -> Dict[str, 
            os.path.join(ROOT, "playbooks", "inventory", "localhost.yml"), "-m", "netdiag.packetloss." + module,
            "-a", json.dumps(args)]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, check=False)
-    head, _sep, body = proc.stdout.partition(" => ")
+    head, body = proc.stdout.split(" => ", 1)
     data = json.loads(body)
     data["failed"] = head.split("|")[-1].strip().startswith("FAILED")
     return data
@@ -220,7 +220,7 @@ def test_concurrent_runs_on_one_namespace(quiet_ns: str) -> None:
 
     def one() -> None:
         results.append(run_module("random_drop", state="absent", netns=quiet_ns))
-    threads = [threading.Thread(target=one) for _ in range(12)]
+    threads = [threading.Thread(target=one, name="run%d" % n) for n in range(12)]
     for t in threads:
         t.start()
     for t in threads:
