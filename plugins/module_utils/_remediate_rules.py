@@ -548,7 +548,7 @@ def _restore_step(rs: IptRuleset, table: str, script: str, what: str) -> Step:
     return Step("%s --noflush: %s in table %s (%s)" % (rs.prefix + "-restore", what, table, rs.family), apply)
 
 
-_COUNTED = re.compile(r"^(?:\[(\d+):(\d+)\]\s*(.*)|(:\S+\s+\S+)\s*\[(\d+):(\d+)\])$")
+_COUNTED = re.compile(r"^(?:\[([0-9]+):([0-9]+)\]\s*(.*)|(:\S+\s+\S+)\s*\[([0-9]+):([0-9]+)\])$")
 
 
 def counted_lines(text: str, skip: Optional[Set[int]] = None) -> List[Tuple[str, int, int]]:

@@ -41,8 +41,8 @@ IPT_BASIC = {
     "-f": "fragment", "--fragment": "fragment",
 }
 _IPT_OPTION = re.compile(r"^--?[A-Za-z]")
-_IPT_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\s*")
-_IPT_CHAIN = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?\s*$")
+_IPT_COUNTERS = re.compile(r"^\[([0-9]+):([0-9]+)\]\s*")
+_IPT_CHAIN = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[([0-9]+):([0-9]+)\])?\s*$")
 _IPT_APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*")
 _IPT_SET_COUNTERS = re.compile(r"(?:^|\s)(?:-c|--set-counters)\s+\d+\s+\d+(?=\s|$)")
 
@@ -52,6 +52,14 @@ _DQ_ESCAPE = re.compile(r"""\\([\\"])""")  # inside double quotes shlex unescape
 
 
 _QUOTE_SCAN = re.compile(r"""[^"'\\]+|"(?:[^"\\]|\\.)*"|'[^']*'|\\.""", re.S)
+
+
+def _count(digits: str, source: str, lineno: int) -> int:
+    """A counter matched as [0-9]+: int() fails only past sys.get_int_max_str_digits() (4300 by default)."""
+    try:
+        return int(digits)
+    except ValueError as exc:
+        raise ParseError(source, lineno, str(exc)[:80])
 
 
 def _open_quote(text: str) -> bool:
@@ -257,8 +265,8 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
             policy = None if m.group(2) == "-" else m.group(2)
             current["chains"][m.group(1)] = {
                 "policy": policy, "builtin": policy is not None,
-                "packets": to_int(m.group(3), source, lineno) if m.group(3) else 0,
-                "bytes": to_int(m.group(4), source, lineno) if m.group(4) else 0}
+                "packets": _count(m.group(3), source, lineno) if m.group(3) else 0,
+                "bytes": _count(m.group(4), source, lineno) if m.group(4) else 0}
             continue
         if line.count('"') % 2 or "'" in line or "\\" in line:  # a quoted argument may span lines
             while _open_quote(line) and lineno + extra < len(lines):
@@ -286,8 +294,8 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         if parsed["counters"] is not None:  # "-c P B" inside the rule (iptables-restore input)
             spec = _IPT_SET_COUNTERS.sub("", spec).strip()
         if prefix:
-            parsed["counters"] = {"packets": to_int(prefix.group(1), source, lineno),
-                                  "bytes": to_int(prefix.group(2), source, lineno)}
+            parsed["counters"] = {"packets": _count(prefix.group(1), source, lineno),
+                                  "bytes": _count(prefix.group(2), source, lineno)}
         rule: Rule = {"family": family, "backend": backend, "table": table_name, "chain": chain,
                       "position": position, "line": lineno, "spec": spec}
         if extra:
