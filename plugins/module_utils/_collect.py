@@ -166,6 +166,7 @@ class Collector:
             _rulesets.parse_iptables_save(text, family=family, backend=backend, source=command, drops_only=self.drops_only)
             for family, backend, command, text in live.saves]
         native = [_rulesets.parse_nft_json(text, source=command) for _family, _table, command, text in live.tables]
+        live.unread.extend(opaque_drops(native))
         if native:
             rulesets.append(_merge_nft(native))
         out = _summarise(rulesets, live.notes, self.drops_only)
@@ -249,6 +250,22 @@ def _run_all(jobs: List[Job], unread: List[Dict[str, Any]]) -> Iterator[Tuple[Jo
             unread.append(_unread(job, cause, "%s failed (exit %d): %s" % (" ".join(job[3]), proc.returncode, last[:200])))
             continue
         yield job, out.decode("utf-8", "replace")
+
+
+def opaque_drops(native: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """An ``unread`` entry (cause unreadable) per nft table holding rules that may drop at random but whose iptables
+    match nft does not name (``random_drop_unknown``, older nft): that part of the table cannot be read."""
+    out: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for parsed in native:
+        for rule in parsed.get("rules", []):
+            if rule.get("random_drop_unknown"):
+                out.setdefault((rule["family"], rule["table"]), []).append(rule)
+    return [{"family": family, "backend": "nft-native", "table": table, "command": "nft -j list table %s %s" % (family, table),
+             "cause": UNREADABLE,
+             "reason": "nft does not name the iptables-nft match of %d drop rule(s) in table %s %s (handles %s): whether "
+                       "they drop at random cannot be read (a newer nft names them)"
+                       % (len(rules), family, table, ", ".join(str(r.get("handle")) for r in rules[:10]))}
+            for (family, table), rules in out.items()]
 
 
 class LiveRulesets:
@@ -351,11 +368,6 @@ def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     return merged
 
 
-def _can_drop(rule: Dict[str, Any]) -> bool:
-    return rule.get("statistic") is not None or rule.get("target") in ("DROP", "REJECT") or \
-        rule.get("verdict") in ("drop", "reject", "vmap")
-
-
 def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: bool = False) -> Dict[str, Any]:
     """Every rule once, in ``rules``; the rulesets keep tables, chains, policies and rule counts."""
     rules: List[Dict[str, Any]] = []
@@ -368,7 +380,7 @@ def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: boo
         else:
             native = rs.pop("rules", [])
             count += len(native)
-            rules.extend(r for r in native if not drops_only or _can_drop(r))
+            rules.extend(r for r in native if not drops_only or _rulesets.can_drop(r))
     return {
         "rulesets": rulesets,
         "rules": rules,

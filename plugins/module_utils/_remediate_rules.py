@@ -25,7 +25,7 @@ import re
 import shutil
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import IPTABLES_NFT_TABLES, read_live
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import IPTABLES_NFT_TABLES, opaque_drops, read_live
 from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import nft_tables
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import (
@@ -473,6 +473,11 @@ def read_rulesets(scope: Scope) -> Tuple[List[IptRuleset], List[NftTable], List[
                                % "; ".join("%s (%s)" % (u["reason"], u["cause"]) for u in live.unread))
     rulesets = [IptRuleset(family, backend, text) for family, backend, _command, text in live.saves]
     native = [NftTable(family, name, _json(text, command)) for family, name, command, text in live.tables]
+    unknown = opaque_drops([dict(t.parsed, rules=[r for r in t.parsed["rules"] if scope.chain in (None, r["chain"])])
+                            for t in native])
+    if unknown:
+        raise RemediationError("cannot read the rulesets to change, nothing was changed: %s"
+                               % "; ".join(u["reason"] for u in unknown))
     return rulesets, native, live.notes
 
 

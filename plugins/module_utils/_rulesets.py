@@ -539,7 +539,7 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
     verdict: Optional[str] = None
     counters: Optional[Dict[str, int]] = None
     counter_ref: Optional[str] = None
-    xt = xt_statistic = False
+    xt = xt_statistic = xt_unnamed = False
     for st in stmts:
         if not isinstance(st, dict) or len(st) != 1:
             raise ParseError(source, None, "%s: statement is not a one-key object" % where)
@@ -561,6 +561,8 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
                 xt_statistic = True
             elif isinstance(v, dict) and v.get("type") == "target" and v.get("name") in DROP_ACTIONS:
                 verdict = str(v["name"]).lower()  # iptables-nft's -j REJECT is an xt target
+            elif not (isinstance(v, dict) and v.get("name")):
+                xt_unnamed = True  # older nft prints {"xt": null}: which match or target it is cannot be told
     rule: Rule = {
         "family": _get(body, "family", str, source, where),
         "backend": "nft-native",
@@ -579,6 +581,8 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
     if rule["statistic"] is None and xt_statistic:  # iptables' -m statistic, opaque in nft -j: random or nth mode
         rule["statistic"] = dict(XT_STATISTIC)
     rule["random_drop"] = is_random_drop(rule)
+    # an unnamed xt expression in a rule that drops (or whose verdict is that expression): maybe a random drop
+    rule["random_drop_unknown"] = xt_unnamed and not rule["random_drop"] and verdict in (None,) + NFT_DROP_VERDICTS
     return rule
 
 
@@ -598,7 +602,13 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
     counters ({"packets", "bytes"} of an anonymous counter, else None), counter_ref (named counter
     or the expression choosing one, else None),
     statistic (see below), xt (True when the rule holds an iptables-nft compat "xt" expression,
-    whose parameters only iptables-nft-save can show), random_drop}.
+    whose parameters only iptables-nft-save can show), random_drop, random_drop_unknown (True when an xt
+    expression without a name - older nft prints {"xt": null} - sits in a rule that drops or whose verdict may be
+    that expression: whether it drops at random cannot be told)}.
+
+    An xt expression named "statistic" (iptables' -m statistic, as nft 1.0.6 names it) gives statistic
+    {"source": "xt statistic", "mode": "random or nth", everything else None}: its parameters are not shown, but
+    the match has only those two modes, so with a drop/reject verdict (or an xt REJECT target) it is a random drop.
 
     statistic is None or {"source": "numgen"|"meta random", "mode": "random"|"nth" (numgen inc),
     "mod", "offset", "op", "value", "probability" (share of packets the comparison matches, or for
@@ -666,6 +676,14 @@ def _parse_nft(data: Any, source: str) -> Dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
+
+
+def can_drop(rule: Rule) -> bool:
+    """True for a rule that may drop packets (what ``rules: drops`` lists): a DROP/REJECT target or drop/reject
+    verdict, a verdict map, any statistic match (random drops and random jumps alike), or an xt expression nft cannot
+    name in a rule that may drop. The iptables-save side of ``drops_only`` is the same test on the text."""
+    return rule.get("statistic") is not None or rule.get("target") in DROP_ACTIONS or \
+        rule.get("verdict") in NFT_DROP_VERDICTS + ("vmap",) or bool(rule.get("random_drop_unknown"))
 
 
 def is_random_drop(rule: Rule) -> bool:

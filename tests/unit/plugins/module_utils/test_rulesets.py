@@ -349,3 +349,16 @@ def test_iptables_nft_save_matches_native_nft_text() -> None:
             else:
                 assert rule["target"] not in ("ACCEPT", "DROP"), line
             assert rule["backend"] == "nft"
+
+
+def test_rules_nft_cannot_name_make_their_table_unread() -> None:
+    """Issue 14 item 2 with an older nft ({"xt": null}): the table is reported unread, never clean."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import opaque_drops
+    data = {"nftables": [{"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 7,
+                                   "expr": [{"xt": None}, {"drop": None}]}},
+                         {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 8,
+                                   "expr": [{"xt": None}, {"accept": None}]}},
+                         {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2, "expr": [{"drop": None}]}}]}
+    unread = opaque_drops([parse_nft_json(data)])
+    assert [(u["family"], u["backend"], u["table"], u["cause"]) for u in unread] == [("ip", "nft-native", "filter", "unreadable")]
+    assert "1 drop rule(s) in table ip filter (handles 7)" in unread[0]["reason"]
