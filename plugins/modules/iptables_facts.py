@@ -72,7 +72,8 @@ ansible_facts:
             - A random drop that iptables-nft put into a table also holding native nft rules is read from
               C(nft -j), where the statistic match is an opaque C(xt) expression; it is listed with
               C(random_drop=true), and its C(statistic) has C(source=xt statistic), C(mode=random or nth) and no
-              probability (null).
+              probability (null). An older nft prints such an expression without a name; a drop rule holding one
+              has C(random_drop_unknown=true) and its table is listed in C(unread) (cause V(unreadable)).
           type: dict
           returned: always
           contains:
