@@ -171,6 +171,7 @@ class Collector:
             rulesets.append(_merge_nft(native))
         out = _summarise(rulesets, live.notes, self.drops_only)
         out.update(complete=not live.unread, unread=live.unread)
+        self.warnings.extend("rulesets not read (%s): %s" % (u["cause"], u["reason"]) for u in live.unread)
         if live.unread and not live.saves and not live.tables:
             out.update(available=False, reason="; ".join(u["reason"] for u in live.unread))
         return out

@@ -151,7 +151,9 @@ def test_save_binaries_off_path_is_not_read_and_random_drop_fails(quiet_ns: str)
     ns_run(quiet_ns, "iptables-nft", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.3",
            "-j", "DROP")
     env = _ansible_env("%s:/usr/bin:/bin" % os.path.dirname(PYTHON))  # the *-save and nft binaries are in /usr/sbin
-    facts = _adhoc("iptables_facts", {"netns": quiet_ns}, env)["ansible_facts"]["packetloss"]["iptables"]
+    result = _adhoc("iptables_facts", {"netns": quiet_ns}, env)["ansible_facts"]["packetloss"]
+    facts = result["iptables"]
+    assert any("rulesets not read (missing_binary)" in w for w in result["warnings"]), result["warnings"]
     assert facts["available"] is False and facts["complete"] is False
     assert [(u["family"], u["backend"], u["cause"]) for u in facts["unread"]] == [("ipv4", "nft", "missing_binary")]
     assert "iptables-nft-save is not installed" in facts["reason"]
