@@ -1,6 +1,8 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bounded reading of the files and command outputs the collectors parse: the one place that opens them.
+"""Bounded reading of the files and command outputs the collectors parse: the one place that opens them, and the
+one command runner (``spawn``, ``run``): every command the collection starts on a target starts here, never through
+a shell, with its output read to a cap.
 
 A path is opened with ``O_RDONLY | O_NONBLOCK | O_CLOEXEC`` (opening a FIFO for reading that way never blocks)
 and ``fstat``-ed before a byte is read: only a regular file is read. A FIFO, a character or block device (a
@@ -31,6 +33,7 @@ import os
 import selectors
 import stat
 import subprocess
+import tempfile
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -216,6 +219,31 @@ def run_bounded(procs: Sequence[subprocess.Popen], cap: int, timeout: float) -> 
     return results
 
 
+def spawn(argv: Sequence[str], data: Optional[bytes] = None) -> subprocess.Popen:
+    """Start ``argv`` (no shell) with its stdout and stderr on pipes (read them with run_bounded) and ``data`` on its
+    stdin (from a temporary file: no pipe to feed while reading). Raises OSError (FileNotFoundError: not installed).
+
+    The one place the collection starts a command: modules run from AnsibleModule would use its run_command, but
+    the collectors run commands concurrently (run_bounded) and in entered namespaces, also outside a module.
+    """
+    stdin = None
+    if data is not None:
+        stdin = tempfile.TemporaryFile()  # pylint: disable=consider-using-with
+        stdin.write(data)
+        stdin.seek(0)
+    try:
+        return subprocess.Popen(list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL,  # pylint: disable=ansible-bad-function,consider-using-with
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        if stdin is not None:
+            stdin.close()
+
+
+def run(argv: Sequence[str], data: Optional[bytes] = None, cap: int = RULESET_MAX, timeout: float = 60) -> Output:
+    """Run one command to its end (spawn, then run_bounded); OSError if it cannot be started."""
+    return run_bounded([spawn(argv, data)], cap, timeout)[0]
+
+
 def _kill(proc: subprocess.Popen) -> None:
     try:
         proc.kill()
@@ -224,4 +252,4 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 __all__ = ["InputError", "PROC_MAX", "TC_MAX", "RULESET_MAX", "STDERR_MAX", "open_checked", "read_bytes", "read_text",
-           "head", "kind_of", "run_bounded", "Output"]
+           "head", "kind_of", "run_bounded", "Output", "spawn", "run"]

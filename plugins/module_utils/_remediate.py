@@ -15,10 +15,14 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import fcntl
 import shlex
-import subprocess
+import stat
+import tempfile
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils import _fileio
 from ansible_collections.netdiag.packetloss.plugins.module_utils._target import Target, TargetError, entered, resolve
 
 COMMAND_TIMEOUT = 120
@@ -58,16 +62,18 @@ def check_name(kind: str, value: Optional[str]) -> Optional[str]:
 def run(argv: List[str], data: Optional[str] = None, timeout: int = COMMAND_TIMEOUT) -> str:
     """Run ``argv`` (no shell), feeding ``data`` on stdin; its stdout, or a RemediationError with its stderr."""
     try:
-        proc = subprocess.run(argv, input=data.encode("utf-8") if data is not None else None,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+        res = _fileio.run(argv, data.encode("utf-8") if data is not None else None, _fileio.RULESET_MAX, timeout)
     except FileNotFoundError:
         raise RemediationError("%s is not installed" % argv[0])
-    except subprocess.TimeoutExpired:
-        raise RemediationError("%s did not finish within %d s" % (" ".join(argv), timeout))
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip() or proc.stdout.decode("utf-8", "replace").strip()
-        raise RemediationError("%s failed (exit %d): %s" % (" ".join(argv), proc.returncode, err[-2000:]))
-    return proc.stdout.decode("utf-8", "replace")
+    except OSError as exc:
+        raise RemediationError("%s cannot be started: %s" % (argv[0], exc.strerror))
+    if res.problem is not None or res.out is None:
+        raise RemediationError("%s %s" % (" ".join(argv), res.problem))
+    out = res.out.decode("utf-8", "replace")
+    if res.returncode != 0:
+        err = res.err.decode("utf-8", "replace").strip() or out.strip()
+        raise RemediationError("%s failed (exit %d): %s" % (" ".join(argv), res.returncode, err[-2000:]))
+    return out
 
 
 def shell_prefix(target: Target) -> str:
@@ -86,57 +92,168 @@ def shell_prefix(target: Target) -> str:
 class BackupPart:
     """One backup file: its content, what it holds, and the command restoring it (``{path}`` = the file)."""
 
-    def __init__(self, suffix: str, content: str, restore: str, what: Dict[str, Any]) -> None:
+    def __init__(self, suffix: str, content: str, restore: str, what: Dict[str, Any], refuse: Optional[str] = None) -> None:
         self.suffix = suffix
         self.content = content
         self.restore = restore
         self.what = what
+        self.refuse = refuse  # why no backup that restores this can be written (then nothing is written or changed)
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "x"
 
 
-def write_backup(directory: str, module_name: str, target: Target, parts: List[BackupPart],
-                 now: Optional[datetime.datetime] = None) -> List[Dict[str, Any]]:
-    """Write each part to its own new file (mode 0600) in ``directory`` (created with mode 0700).
+def backup_directory(directory: str) -> None:
+    """Create ``directory`` with mode 0700, or check that an existing one has mode 0700 and is ours.
 
-    Returns, per file, ``what`` plus ``path`` and ``restore`` (the shell command that puts it back).
-    An existing file is never overwritten: the name gets a counter.
+    Backups hold whole rulesets: a directory others can read or write is refused (RemediationError), never chmod-ed.
     """
-    if not parts:
-        return []
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.stat(directory)
     except OSError as exc:
         raise RemediationError("cannot create the backup directory %s: %s" % (directory, exc.strerror))
-    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
-    written: List[Dict[str, Any]] = []
-    for part in parts:
-        base = os.path.join(directory, "%s-%s-%s.%s" % (module_name, _slug(target.label), stamp, _slug(part.suffix)))
-        path, fd = base, -1
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RemediationError("backup_dir %s is not a directory; nothing was changed" % directory)
+    if st.st_uid != os.geteuid() or mode & 0o077:
+        raise RemediationError("backup_dir %s has mode %04o and owner uid %d: backups go only to a directory of mode 0700 "
+                               "owned by uid %d (chmod 700 it, or choose another); nothing was changed"
+                               % (directory, mode, st.st_uid, os.geteuid()))
+
+
+def _write_new(directory: str, base: str, content: str) -> str:
+    """Write ``content`` to a new file ``base`` (or ``base.N``), complete or not at all: a temporary file of mode 0600
+    is written and synced, then linked to its name (never over an existing file) and removed."""
+    fd, tmp = tempfile.mkstemp(prefix=".netdiag-", suffix=".tmp", dir=directory)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask said
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                fd = -1
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise RemediationError("cannot write the backup %s: %s" % (base, exc.strerror))
+        path = base
         for n in range(1, 1000):
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                break
+                os.link(tmp, path)
+                return path
             except FileExistsError:
                 path = "%s.%d" % (base, n)
             except OSError as exc:
                 raise RemediationError("cannot write the backup %s: %s" % (path, exc.strerror))
-        if fd < 0:
-            raise RemediationError("no free backup file name for %s" % base)
+        raise RemediationError("no free backup file name for %s" % base)
+    finally:
+        if fd >= 0:
+            os.close(fd)
         try:
-            os.fchmod(fd, 0o600)  # whatever the umask said
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(part.content)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
-            raise RemediationError("cannot write the backup %s: %s" % (path, exc.strerror))
-        entry = dict(part.what)
-        entry.update(path=path, restore=shell_prefix(target) + part.restore.format(path=shlex.quote(path)))
-        written.append(entry)
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def write_backup(directory: str, module_name: str, target: Target, parts: List[BackupPart],
+                 now: Optional[datetime.datetime] = None) -> List[Dict[str, Any]]:
+    """Write each part to its own new file (mode 0600) in ``directory`` (mode 0700, see backup_directory).
+
+    Returns, per file, ``what`` plus ``path`` and ``restore`` (the shell command that puts it back).
+    An existing file is never overwritten: the name gets a counter. Each file is complete or absent; when one
+    cannot be written (a full disk), those written before are removed too and a RemediationError says why.
+    """
+    if not parts:
+        return []
+    for part in parts:
+        if part.refuse:
+            raise RemediationError("no backup: %s; nothing was changed" % part.refuse)
+    backup_directory(directory)
+    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
+    written: List[Dict[str, Any]] = []
+    try:
+        for part in parts:
+            base = os.path.join(directory, "%s-%s-%s.%s" % (module_name, _slug(target.label), stamp, _slug(part.suffix)))
+            path = _write_new(directory, base, part.content)
+            entry = dict(part.what)
+            entry.update(path=path, restore=shell_prefix(target) + part.restore.format(path=shlex.quote(path)))
+            written.append(entry)
+        _fsync_dir(directory)
+    except RemediationError as exc:
+        for entry in written:
+            try:
+                os.unlink(entry["path"])
+            except OSError:
+                pass
+        raise RemediationError("%s; no backup was kept and nothing was changed" % exc)
     return written
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---- one remediation per target at a time ---------------------------------------------------------
+
+LOCK_DIR = "/run/netdiag-packetloss"
+LOCK_TIMEOUT = 300.0
+
+
+class TargetLock:
+    """An exclusive flock per network namespace (by its inode), held while a module reads, changes and verifies it.
+
+    Taken inside the target's namespace, so a netns name, its path and a container in it share one lock. ``waited``
+    is how long another holder kept this one waiting (0.0 if the lock was free).
+    """
+
+    def __init__(self, timeout: float = LOCK_TIMEOUT, directory: str = LOCK_DIR) -> None:
+        self.timeout = timeout
+        self.directory = directory
+        self.fd = -1
+        self.waited = 0.0
+        self.path = ""
+
+    def __enter__(self) -> "TargetLock":
+        try:
+            ns = os.stat("/proc/thread-self/ns/net")
+        except OSError:
+            ns = os.stat("/proc/self/ns/net")
+        self.path = os.path.join(self.directory, "netns-%d-%d.lock" % (ns.st_dev, ns.st_ino))
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise RemediationError("cannot take the remediation lock %s: %s%s" % (
+                self.path, exc.strerror, " (not root: remediation needs root)" if os.geteuid() else ""))
+        started = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                self.waited = time.monotonic() - started
+                if self.waited > self.timeout:
+                    os.close(self.fd)
+                    self.fd = -1
+                    raise RemediationError("another remediation of this target still holds its lock %s after %d s; "
+                                           "nothing was changed" % (self.path, self.timeout))
+                time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)  # releases the flock
+            self.fd = -1
 
 
 # ---- plans -----------------------------------------------------------------------------------------
@@ -195,7 +312,7 @@ def execute(module: Any, module_name: str, build: Callable[[Target], Plan], summ
             target = resolve(p.get("netns"), p.get("container"))
         except TargetError as exc:
             raise RemediationError(str(exc))
-        with entered(target):
+        with entered(target), TargetLock() as lock:
             plan = build(target)
             if plan.changed and not module.check_mode:
                 if p.get("backup"):
@@ -214,9 +331,13 @@ def execute(module: Any, module_name: str, build: Callable[[Target], Plan], summ
         return
     for warning in plan.warnings:
         module.warn(warning)
+    msg = summary(plan, bool(module.check_mode))
+    if lock.waited and not plan.changed:
+        msg += (" (another remediation of this target held its lock for %.1f s before this run read it: it did the "
+                "work, if there was any)" % lock.waited)
     result: Dict[str, Any] = dict(
         changed=plan.changed,
-        msg=summary(plan, bool(module.check_mode)),
+        msg=msg,
         target=target.as_dict(),
         removed=plan.removed,
         added=plan.added,

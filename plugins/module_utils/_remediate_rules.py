@@ -25,8 +25,7 @@ import re
 import shutil
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import (
-    IPTABLES_NFT_TABLES, _INCOMPATIBLE, _run_all)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import IPTABLES_NFT_TABLES, opaque_drops, read_live
 from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import nft_tables
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import (
@@ -448,23 +447,6 @@ def _json(text: str, what: str) -> Dict[str, Any]:
     return data
 
 
-def _legacy_tables(family: str) -> List[str]:
-    path = "/proc/net/%s_tables_names" % ("ip" if family == "ipv4" else "ip6")
-    try:
-        with open(path) as handle:
-            return handle.read().split()
-    except OSError:
-        return []
-
-
-def _run_jobs(jobs: List[Tuple[str, str, str, List[str]]]) -> List[Tuple[Tuple[str, str, str, List[str]], str]]:
-    notes: List[str] = []
-    out = list(_run_all(jobs, notes))
-    if notes:
-        raise RemediationError("cannot read the rulesets: %s" % "; ".join(notes))
-    return out
-
-
 class Scope:
     """Which rulesets to read and which of their random-drop rules to take."""
 
@@ -482,40 +464,21 @@ class Scope:
 
 
 def read_rulesets(scope: Scope) -> Tuple[List[IptRuleset], List[NftTable], List[str]]:
-    """The iptables rulesets and native nftables tables in scope, read at once; notes on what was not there."""
-    notes: List[str] = []
-    tables = nft_tables()
-    jobs: List[Tuple[str, str, str, List[str]]] = []
-    save_families = set(scope.ipt_families if "nft" in scope.ipt_backends else [])
-    if scope.native:  # iptables-nft-save tells which iptables-named tables hold native rules
-        save_families |= set(f for f in ("ipv4", "ipv6")
-                             if scope.native_families is None or NFT_FAMILY[f] in scope.native_families)
-    for family in ("ipv4", "ipv6"):
-        prefix = IPT_PREFIX[family]
-        if family in scope.ipt_families and "legacy" in scope.ipt_backends and _legacy_tables(family):
-            jobs.append(("save", family, "legacy", [prefix + "-legacy-save", "-c"]))
-        # without an nf_tables answer there are no iptables-nft tables (and iptables-nft-save would fail)
-        if family in save_families and any(f == NFT_FAMILY[family] and n in IPTABLES_NFT_TABLES for f, n in tables or []):
-            jobs.append(("save", family, "nft", [prefix + "-nft-save", "-c"]))
-    native_names = [(f, n) for f, n in tables or [] if not (f in ("ip", "ip6") and n in IPTABLES_NFT_TABLES)]
-    if tables is None and (scope.native or "nft" in scope.ipt_backends):
-        notes.append("nf_tables did not answer over netlink here: no iptables-nft or native nftables rule was looked at")
-    rulesets: List[IptRuleset] = []
-    incompatible: List[Tuple[str, str]] = []
-    for (kind, family, backend, argv), output in _run_jobs(jobs):
-        for name in _INCOMPATIBLE.findall(output):
-            incompatible.append((NFT_FAMILY[family], name))
-        if family in scope.ipt_families and backend in scope.ipt_backends:
-            rulesets.append(IptRuleset(family, backend, output))
-    wanted = [(f, n) for f, n in native_names + incompatible if scope.native_table(f, n)]
-    if wanted and shutil.which("nft") is None:
-        raise RemediationError("nft is not installed, but native nftables tables exist here: %s"
-                               % ", ".join("%s %s" % t for t in wanted))
-    native: List[NftTable] = []
-    for (kind, family, name, argv), output in _run_jobs([("nft", f, n, ["nft", "-j", "list", "table", f, n])
-                                                         for f, n in wanted]):
-        native.append(NftTable(family, name, _json(output, " ".join(argv))))
-    return rulesets, native, notes
+    """The iptables rulesets and nftables tables in scope, read at once by the reader iptables_facts uses
+    (_collect.read_live), and its notes. What cannot be read fails the module (nothing is changed): a random
+    drop may be in it."""
+    live = read_live(tuple(scope.ipt_families), tuple(scope.ipt_backends), scope.native_table)
+    if live.unread:
+        raise RemediationError("cannot read the rulesets to change, nothing was changed: %s"
+                               % "; ".join("%s (%s)" % (u["reason"], u["cause"]) for u in live.unread))
+    rulesets = [IptRuleset(family, backend, text) for family, backend, _command, text in live.saves]
+    native = [NftTable(family, name, _json(text, command)) for family, name, command, text in live.tables]
+    unknown = opaque_drops([dict(t.parsed, rules=[r for r in t.parsed["rules"] if scope.chain in (None, r["chain"])])
+                            for t in native])
+    if unknown:
+        raise RemediationError("cannot read the rulesets to change, nothing was changed: %s"
+                               % "; ".join(u["reason"] for u in unknown))
+    return rulesets, native, live.notes
 
 
 def resolve_backend(family: str) -> str:
@@ -556,12 +519,71 @@ def _nft_entry(table: NftTable, rule: Rule, lines: Dict[int, str]) -> Dict[str, 
             "statistic": dict((k, stat.get(k)) for k in ("source", "mode", "probability", "every", "packet"))}
 
 
+def policy_lines(text: str, table: str, source: str) -> List[str]:
+    """``:CHAIN POLICY [packets:bytes]`` for each built-in chain of ``table`` in iptables-save -c text."""
+    try:
+        parsed = parse_iptables_save(text, source=source, drops_only=True)
+    except ParseError as exc:
+        raise RemediationError("cannot read the ruleset: %s" % exc)
+    chains = parsed["tables"].get(table, {}).get("chains", {})
+    return [":%s %s [%d:%d]" % (name, c["policy"], c["packets"], c["bytes"]) for name, c in chains.items() if c["policy"]]
+
+
+def with_policies(script: str, policies: List[str]) -> str:
+    """A ``*table ... COMMIT`` restore script with ``policies`` declared right after its ``*table`` line."""
+    head, _nl, rest = script.partition("\n")
+    return "\n".join([head] + policies + [rest])
+
+
 def _restore_step(rs: IptRuleset, table: str, script: str, what: str) -> Step:
     argv = [rs.prefix + "-restore", "--noflush", RESTORE_WAIT]
 
     def apply() -> None:
-        run(argv, data=script)
+        if rs.backend != "legacy":
+            run(argv, data=script)
+            return
+        # iptables-legacy (libiptc) zeroes the policy counters of the built-in chains of every table it commits, even
+        # with --noflush and for chains the script does not name. So the built-in chains are declared with their
+        # policy and counters as read just now, and restored with -c: nothing else changes (a user chain is never
+        # declared: with --noflush that would flush it). Packets counted by a policy between that read and the
+        # commit (a few milliseconds) are lost: the legacy tools cannot add to a policy counter.
+        save = [rs.prefix + "-save", "-c", "-t", table]
+        policies = policy_lines(run(save), table, " ".join(save))
+        run(argv[:1] + ["-c"] + argv[1:], data=with_policies(script, policies))
     return Step("%s --noflush: %s in table %s (%s)" % (rs.prefix + "-restore", what, table, rs.family), apply)
+
+
+_COUNTED = re.compile(r"^(?:\[([0-9]+):([0-9]+)\]\s*(.*)|(:\S+\s+\S+)\s*\[([0-9]+):([0-9]+)\])$")
+
+
+def counted_lines(text: str, skip: Optional[Set[int]] = None) -> List[Tuple[str, int, int]]:
+    """(table and line without counters, packets, bytes) of each rule and chain line of iptables-save -c text that
+    carries counters, in order, without the 1-based lines ``skip``."""
+    out: List[Tuple[str, int, int]] = []
+    table = ""
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("*"):
+            table = line
+        if skip and n in skip:
+            continue
+        m = _COUNTED.match(line)
+        if m:
+            if m.group(3) is not None:
+                out.append(("%s %s" % (table, m.group(3)), int(m.group(1)), int(m.group(2))))
+            else:
+                out.append(("%s %s" % (table, m.group(4)), int(m.group(5)), int(m.group(6))))
+    return out
+
+
+def counters_lowered(before: str, skip: Set[int], after: str, added: Optional[str] = None) -> List[str]:
+    """The rules and policies whose counters went down between ``before`` (without its lines ``skip``) and ``after``
+    (without the rule ``added``, "*table -A CHAIN spec"): counters only grow, so a lower one was reset by the change.
+    Compared only where the two list the same lines."""
+    old, new = counted_lines(before, skip), [x for x in counted_lines(after) if x[0] != added]
+    if [k for k, _p, _b in old] != [k for k, _p, _b in new]:
+        return []
+    return ["%s [%d:%d] -> [%d:%d]" % (k, p, b, p2, b2) for (k, p, b), (_k, p2, b2) in zip(old, new) if p2 < p or b2 < b]
 
 
 def _nft_step(batch: Dict[str, Any], what: str) -> Step:
@@ -580,7 +602,13 @@ def _ipt_backup(rs: IptRuleset) -> BackupPart:
 def _nft_backup(table: NftTable) -> BackupPart:
     content = nft_backup(table.family, table.name, nft_listing(table.listing)[0])
     what = {"family": table.family, "backend": "nft-native", "table": table.name, "format": "nft list table"}
-    return BackupPart("nft-%s-%s.nft" % (table.family, table.name), content, "nft -f {path}", what)
+    refuse = None
+    if any(r.get("xt") for r in table.parsed["rules"]):
+        refuse = ("table %s %s holds iptables-nft rules that nft shows only as opaque xt expressions, and neither nft "
+                  "nor iptables-nft-restore can load the table back: no backup that restores it exactly can be "
+                  "written. Run with backup=false to remove the random-drop rules by handle without one"
+                  % (table.family, table.name))
+    return BackupPart("nft-%s-%s.nft" % (table.family, table.name), content, "nft -f {path}", what, refuse=refuse)
 
 
 def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
@@ -593,6 +621,14 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
         chosen = select_iptables(rs.parsed, v["table"], v["chain"])
         if not chosen:
             continue
+        split = [r for r in chosen if r.get("last_line")]
+        if split:
+            raise RemediationError(
+                "%s: the random-drop rule '-A %s %s' holds a newline inside a quoted argument (lines %d-%d); "
+                "%s-restore reads one rule per line and cannot delete it exactly; nothing was changed: delete it by "
+                "hand (%s -t %s -D %s ... with the argument as it is)" % (
+                    rs.label, split[0]["chain"], split[0]["spec"][:200], split[0]["line"], split[0]["last_line"],
+                    rs.prefix, rs.prefix, split[0]["table"], split[0]["chain"]))
         plan.removed.extend(_ipt_entry(rs, r) for r in chosen)
         scripts = delete_scripts(chosen)
         for table, script in scripts.items():
@@ -639,6 +675,9 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
             elif normalize_save(now.text) != expected:
                 plan.warnings.append("%s changed between the read and the removal in ways this module did not make "
                                      "(another writer?); the random-drop rules are gone" % rs.label)
+            lowered = counters_lowered(rs.text, lines, now.text)
+            if lowered:
+                problems.append("counters went down in %s (reset by the change): %s" % (rs.label, "; ".join(lowered[:5])))
             plan.diffs.append(diff_entry(rs.label, normalize_save(rs.text, affected), normalize_save(now.text, affected)))
         for table, chosen in native_chosen:
             data = _json(run(["nft", "-j", "list", "table", table.family, table.name]), "nft -j list table")
@@ -706,6 +745,9 @@ def plan_present(target: Target, v: Dict[str, Any]) -> Plan:
         plan.diffs[:] = [diff_entry(rs.label, normalize_save(rs.text, {table}), normalize_save(now.text, {table}))]
         if len(found) != 1 or abs(found[0]["statistic"]["probability"] - wanted) > PROBABILITY_TOLERANCE:
             return ["expected one drill rule '-A %s %s' in table %s, found %d" % (chain, spec, table, len(found))]
+        lowered = counters_lowered(rs.text, set(r["line"] for r in same), now.text, added="*%s -A %s %s" % (table, chain, spec))
+        if lowered:
+            return ["counters went down in %s (reset by the change): %s" % (rs.label, "; ".join(lowered[:5]))]
         return []
 
     plan.verify = verify

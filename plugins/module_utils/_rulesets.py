@@ -15,12 +15,17 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import INT_MAX, INT_MIN, ParseError, to_int, to_text
 
 Rule = Dict[str, Any]
 DROP_ACTIONS = ("DROP", "REJECT")
 NFT_DROP_VERDICTS = ("drop", "reject")
 RANDOM_MODES = ("random", "nth")
+# An iptables statistic match seen through nft -j (an "xt" expression: no parameters shown). xt_statistic has only
+# the modes random and nth, both random drops with a drop/reject verdict; which one and its numbers are unknown.
+XT_STATISTIC: Dict[str, Any] = {"source": "xt statistic", "mode": "random or nth", "mod": None, "offset": None,
+                                "op": None, "value": None, "probability": None, "every": None, "packet": None,
+                                "negated": None}
 
 # --------------------------------------------------------------------------------------
 # iptables-save
@@ -36,14 +41,41 @@ IPT_BASIC = {
     "-f": "fragment", "--fragment": "fragment",
 }
 _IPT_OPTION = re.compile(r"^--?[A-Za-z]")
-_IPT_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\s*")
-_IPT_CHAIN = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[(\d+):(\d+)\])?\s*$")
+_IPT_COUNTERS = re.compile(r"^\[([0-9]+):([0-9]+)\]\s*")
+_IPT_CHAIN = re.compile(r"^:(\S+)\s+(\S+)(?:\s+\[([0-9]+):([0-9]+)\])?\s*$")
 _IPT_APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*")
 _IPT_SET_COUNTERS = re.compile(r"(?:^|\s)(?:-c|--set-counters)\s+\d+\s+\d+(?=\s|$)")
 
 
 _SEGMENT = re.compile(r"""\s+|"((?:[^"\\]|\\.)*)"|'([^']*)'|\\(.)|([^\s"'\\]+)""", re.S)
 _DQ_ESCAPE = re.compile(r"""\\([\\"])""")  # inside double quotes shlex unescapes only \\ and \"
+
+
+_QUOTE_SCAN = re.compile(r"""[^"'\\]+|"(?:[^"\\]|\\.)*"|'[^']*'|\\.""", re.S)
+
+
+def _count(digits: str, source: str, lineno: int) -> int:
+    """A counter matched as [0-9]+, in the 64-bit range every counter of the collection keeps (_parse_errors.to_int's);
+    the length test first, so that int() never meets a number past sys.get_int_max_str_digits()."""
+    if len(digits) > 20:
+        raise ParseError(source, lineno, "%r... (%d digits) does not fit in 64 bits" % (digits[:20], len(digits)))
+    value = int(digits)
+    if value > INT_MAX:
+        raise ParseError(source, lineno, "%r does not fit in 64 bits" % digits)
+    return value
+
+
+def _open_quote(text: str) -> bool:
+    """True when ``text`` ends inside a quoted string (as _split_words reads it): the string goes on on the next line.
+
+    iptables-save prints a comment or other string argument between double quotes as it is, newlines included.
+    """
+    pos = 0
+    for m in _QUOTE_SCAN.finditer(text):
+        if m.start() != pos:
+            break
+        pos = m.end()
+    return pos < len(text) and text[pos] in "\"'"
 
 
 def _split_words(spec: str, source: str, lineno: int) -> Tuple[List[str], List[bool]]:
@@ -208,7 +240,12 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
     def open_table(name: str) -> Dict[str, Any]:
         return tables.setdefault(name, {"chains": {}, "rules": [], "rule_count": 0})
 
-    for lineno, raw in enumerate(to_text(text, source).splitlines(), 1):
+    lines = to_text(text, source).splitlines()
+    skip_to = 0
+    for lineno, raw in enumerate(lines, 1):
+        if lineno <= skip_to:  # the continuation lines of a rule with a quoted newline
+            continue
+        extra = 0
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -231,8 +268,15 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
             policy = None if m.group(2) == "-" else m.group(2)
             current["chains"][m.group(1)] = {
                 "policy": policy, "builtin": policy is not None,
-                "packets": int(m.group(3) or 0), "bytes": int(m.group(4) or 0)}
+                "packets": _count(m.group(3), source, lineno) if m.group(3) else 0,
+                "bytes": _count(m.group(4), source, lineno) if m.group(4) else 0}
             continue
+        if line.count('"') % 2 or "'" in line or "\\" in line:  # a quoted argument may span lines
+            while _open_quote(line) and lineno + extra < len(lines):
+                extra += 1
+                line += "\n" + lines[lineno + extra - 1]
+            line = line.strip()
+            skip_to = lineno + extra
         prefix = _IPT_COUNTERS.match(line)
         body = line[prefix.end():] if prefix else line
         append = _IPT_APPEND.match(body)
@@ -253,9 +297,12 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         if parsed["counters"] is not None:  # "-c P B" inside the rule (iptables-restore input)
             spec = _IPT_SET_COUNTERS.sub("", spec).strip()
         if prefix:
-            parsed["counters"] = {"packets": int(prefix.group(1)), "bytes": int(prefix.group(2))}
+            parsed["counters"] = {"packets": _count(prefix.group(1), source, lineno),
+                                  "bytes": _count(prefix.group(2), source, lineno)}
         rule: Rule = {"family": family, "backend": backend, "table": table_name, "chain": chain,
                       "position": position, "line": lineno, "spec": spec}
+        if extra:
+            rule["last_line"] = lineno + extra
         rule.update(parsed)
         rule["statistic"] = _ipt_statistic(parsed["matches"], source, lineno)
         rule["random_drop"] = is_random_drop(rule)
@@ -486,7 +533,11 @@ def _get(body: Dict[str, Any], key: str, kind: Any, source: str, where: str, req
 def _nft_counter(v: Any, source: str, where: str) -> Dict[str, int]:
     if not isinstance(v, dict):
         raise ParseError(source, None, "%s: counter is not an object" % where)
-    return {"packets": _get(v, "packets", int, source, where), "bytes": _get(v, "bytes", int, source, where)}
+    out = {"packets": _get(v, "packets", int, source, where), "bytes": _get(v, "bytes", int, source, where)}
+    for key, value in out.items():
+        if not INT_MIN <= value <= INT_MAX:
+            raise ParseError(source, None, "%s: counter %s does not fit in 64 bits" % (where, key))
+    return out
 
 
 def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
@@ -495,7 +546,7 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
     verdict: Optional[str] = None
     counters: Optional[Dict[str, int]] = None
     counter_ref: Optional[str] = None
-    xt = False
+    xt = xt_statistic = xt_unnamed = False
     for st in stmts:
         if not isinstance(st, dict) or len(st) != 1:
             raise ParseError(source, None, "%s: statement is not a one-key object" % where)
@@ -513,6 +564,12 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
                 counter_ref = _render(v)
         elif key == "xt":
             xt = True
+            if isinstance(v, dict) and v.get("name") == "statistic" and v.get("type", "match") == "match":
+                xt_statistic = True
+            elif isinstance(v, dict) and v.get("type") == "target" and v.get("name") in DROP_ACTIONS:
+                verdict = str(v["name"]).lower()  # iptables-nft's -j REJECT is an xt target
+            elif not (isinstance(v, dict) and v.get("name")):
+                xt_unnamed = True  # older nft prints {"xt": null}: which match or target it is cannot be told
     rule: Rule = {
         "family": _get(body, "family", str, source, where),
         "backend": "nft-native",
@@ -528,8 +585,17 @@ def _nft_rule(body: Dict[str, Any], source: str, where: str) -> Rule:
         "statistic": _nft_statistic(stmts),
         "xt": xt,
     }
+    if rule["statistic"] is None and xt_statistic:  # iptables' -m statistic, opaque in nft -j: random or nth mode
+        rule["statistic"] = dict(XT_STATISTIC)
     rule["random_drop"] = is_random_drop(rule)
+    # an unnamed xt expression in a rule that drops (or whose verdict is that expression): maybe a random drop
+    rule["random_drop_unknown"] = xt_unnamed and not rule["random_drop"] and verdict in (None,) + NFT_DROP_VERDICTS
     return rule
+
+
+def _prio(value: Any) -> Any:
+    """A chain's priority as nft prints it (a number or a name), anything else as short text."""
+    return value if value is None or isinstance(value, (int, str)) and not isinstance(value, bool) else _render(value)
 
 
 def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -j list ruleset") -> Dict[str, Any]:
@@ -543,7 +609,13 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
     counters ({"packets", "bytes"} of an anonymous counter, else None), counter_ref (named counter
     or the expression choosing one, else None),
     statistic (see below), xt (True when the rule holds an iptables-nft compat "xt" expression,
-    whose parameters only iptables-nft-save can show), random_drop}.
+    whose parameters only iptables-nft-save can show), random_drop, random_drop_unknown (True when an xt
+    expression without a name - older nft prints {"xt": null} - sits in a rule that drops or whose verdict may be
+    that expression: whether it drops at random cannot be told)}.
+
+    An xt expression named "statistic" (iptables' -m statistic, as nft 1.0.6 names it) gives statistic
+    {"source": "xt statistic", "mode": "random or nth", everything else None}: its parameters are not shown, but
+    the match has only those two modes, so with a drop/reject verdict (or an xt REJECT target) it is a random drop.
 
     statistic is None or {"source": "numgen"|"meta random", "mode": "random"|"nth" (numgen inc),
     "mod", "offset", "op", "value", "probability" (share of packets the comparison matches, or for
@@ -553,8 +625,17 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
     if isinstance(data, (str, bytes, bytearray)):
         try:
             data = json.loads(to_text(data, source))
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            raise ParseError(source, None, "JSON nested too deep")
+        except ValueError as exc:
             raise ParseError(source, None, "not JSON: %s" % str(exc)[:80])
+    try:
+        return _parse_nft(data, source)
+    except RecursionError:  # an expression nested hundreds deep (nft itself prints a few levels)
+        raise ParseError(source, None, "JSON nested too deep")
+
+
+def _parse_nft(data: Any, source: str) -> Dict[str, Any]:
     items = data.get("nftables") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ParseError(source, None, 'expected an object with an "nftables" list')
@@ -570,8 +651,8 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
             continue
         if not isinstance(body, dict):
             raise ParseError(source, None, "%s: %s is not an object" % (where, kind))
-        if kind == "metainfo":
-            result["metainfo"] = body
+        if kind == "metainfo":  # only its plain values (version, release_name, json_schema_version)
+            result["metainfo"] = dict((k, v) for k, v in body.items() if isinstance(v, (str, int, float, bool)) or v is None)
         elif kind == "table":
             result["tables"].append({"family": _get(body, "family", str, source, where),
                                      "name": _get(body, "name", str, source, where),
@@ -583,7 +664,7 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
                      "handle": _get(body, "handle", int, source, where, required=False),
                      "type": _get(body, "type", str, source, where, required=False),
                      "hook": _get(body, "hook", str, source, where, required=False),
-                     "prio": body.get("prio"),
+                     "prio": _prio(body.get("prio")),
                      "policy": _get(body, "policy", str, source, where, required=False)}
             chain["base"] = chain["hook"] is not None
             result["chains"].append(chain)
@@ -604,6 +685,14 @@ def parse_nft_json(data: Union[str, bytes, Dict[str, Any]], source: str = "nft -
 # --------------------------------------------------------------------------------------
 
 
+def can_drop(rule: Rule) -> bool:
+    """True for a rule that may drop packets (what ``rules: drops`` lists): a DROP/REJECT target or drop/reject
+    verdict, a verdict map, any statistic match (random drops and random jumps alike), or an xt expression nft cannot
+    name in a rule that may drop. The iptables-save side of ``drops_only`` is the same test on the text."""
+    return rule.get("statistic") is not None or rule.get("target") in DROP_ACTIONS or \
+        rule.get("verdict") in NFT_DROP_VERDICTS + ("vmap",) or bool(rule.get("random_drop_unknown"))
+
+
 def is_random_drop(rule: Rule) -> bool:
     """True iff the rule drops a random (or every-nth) share of packets.
 
@@ -613,7 +702,7 @@ def is_random_drop(rule: Rule) -> bool:
     drop/reject.
     """
     stat = rule.get("statistic")
-    if not isinstance(stat, dict) or stat.get("mode") not in RANDOM_MODES:
+    if not isinstance(stat, dict) or stat.get("mode") not in RANDOM_MODES and stat.get("source") != XT_STATISTIC["source"]:
         return False
     if "target" in rule:  # iptables: targets are case-sensitive, a chain "drop" is not DROP
         return rule["target"] in DROP_ACTIONS

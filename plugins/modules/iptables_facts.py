@@ -67,8 +67,38 @@ ansible_facts:
           description:
             - C(rulesets) (one per family and backend, with tables, chains and their policies and policy counters),
               C(rules) (every rule, flat), C(random_drop_rules), C(rule_count) and C(notes).
+            - C(available) is false when nothing could be read (C(reason) says why); C(complete) is false when some
+              ruleset could not be read; C(unread) lists each one that was not (see below). A layer that is not
+              complete is not clean - its C(rule_count) and C(random_drop_rules) cover only what was read.
+            - A random drop that iptables-nft put into a table also holding native nft rules is read from
+              C(nft -j), where the statistic match is an opaque C(xt) expression; it is listed with
+              C(random_drop=true), and its C(statistic) has C(source=xt statistic), C(mode=random or nth) and no
+              probability (null). An older nft prints such an expression without a name; a drop rule holding one
+              has C(random_drop_unknown=true) and its table is listed in C(unread) (cause V(unreadable)).
           type: dict
           returned: always
+          contains:
+            available:
+              description: False when no ruleset could be read at all (not root, binaries missing, ...).
+              type: bool
+            reason:
+              description: Why the layer is not available (the C(reason)s of C(unread), joined).
+              type: str
+              returned: when available is false
+            complete:
+              description: True when every ruleset that exists here was read (always true for O(src)).
+              type: bool
+            unread:
+              description:
+                - One entry per ruleset that could not be read, with C(family) (V(ipv4), V(ipv6), an nftables family,
+                  or null when nothing could be read), C(backend) (V(legacy), V(nft), V(nft-native) or null),
+                  C(table) (nftables tables, else null), C(command) (or null), C(cause) and C(reason).
+                - C(cause) is V(no_root) (no CAP_NET_ADMIN, or the command said permission denied),
+                  V(missing_binary) (the C(*-save) or C(nft) command is not in C(PATH) while the kernel holds
+                  tables of that backend) or V(unreadable) (the command failed or timed out, or
+                  C(/proc/net/ip_tables_names) could not be read).
+              type: list
+              elements: dict
 collected_at:
   description: When the collection started (UTC, ISO 8601).
   type: str

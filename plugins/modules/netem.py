@@ -110,7 +110,11 @@ options:
     type: bool
     default: false
   backup_dir:
-    description: Directory for O(backup) files, created with mode 0700 if missing.
+    description:
+      - Directory for O(backup) files, created with mode 0700 if missing. An existing directory must have mode 0700
+        and belong to the user the module runs as; any other is refused (not chmod-ed) and nothing is changed.
+      - Each file is written whole or not at all (temporary file, synced, then linked to its name); when one cannot
+        be written (a full disk), none is kept and nothing is changed.
     type: path
     default: /var/backups/netdiag-packetloss
 extends_documentation_fragment:
@@ -132,6 +136,9 @@ attributes:
     platforms: posix
     description: Linux only.
 notes:
+  - One remediation of a target at a time - M(netdiag.packetloss.random_drop) and this module take an exclusive
+    lock per network namespace (in C(/run/netdiag-packetloss)) for their whole read, change and verification,
+    waiting up to 300 s. A run that waited and then finds nothing to do says so in C(msg) and reports no change.
   - Restore a backup by running it in the target namespace, with the command returned in RV(backup_files[].restore)
     (for example C(ip netns exec NAME sh FILE)); it needs the C(tc) command.
   - Delay distribution tables (C(distribution normal)) are not set by this module, and a backup cannot write them

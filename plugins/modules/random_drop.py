@@ -21,8 +21,22 @@ description:
     lines (the spec exactly as C(iptables-save) printed it, bottom rule first), so each table is committed at once,
     and a table where a rule has gone in the meantime is refused as a whole. Native nftables rules are deleted by
     handle in one C(nft) transaction. No shell is involved.
+  - iptables-legacy zeroes the policy counters of the built-in chains of every table it commits; for that backend the
+    built-in chains are declared in the restore script with their policy and counters as read just before the
+    commit (C(-c)), so policies and counters of every table are kept (the nft backend keeps them by itself).
+  - A random drop that iptables-nft put into a table that also holds native nft rules (C(iptables-nft-save) calls
+    it incompatible, C(nft -j) shows the statistic match as an opaque C(xt) expression) is removed by its nft handle.
+    Such a table cannot be backed up in a form that restores it, so with O(backup=true) the module refuses it.
+  - The rulesets are read with the reader M(netdiag.packetloss.iptables_facts) uses. If one in scope cannot be read
+    (not root, an C(*-save) or C(nft) binary missing, a command failing), the module fails with the reason and
+    changes nothing. A random-drop rule whose arguments hold a newline (a comment) cannot be written as a restore
+    line; the module fails naming it and changes nothing.
   - After the change, each touched ruleset is read again; the module fails if a random-drop rule it removed is still
-    there, and warns if anything else differs from the ruleset read before minus the removed rules.
+    there or a rule or policy counter went down, and warns if anything else differs from the ruleset read before
+    minus the removed rules.
+  - One remediation of a target at a time - this module and M(netdiag.packetloss.netem) take an exclusive lock per
+    network namespace (in C(/run/netdiag-packetloss)) for the whole read, change and verification, waiting up to
+    300 s. A run that waited for another and then finds nothing to do says so in C(msg) and reports no change.
   - With O(state=present), ensures exactly one drill rule of the form
     C([-p PROTOCOL [-m PROTOCOL --dport PORT]] -m statistic --mode random --probability P -j DROP) at the top of
     O(chain) (or C(... numgen random mod M < K counter drop) with O(backend=nft-native)), for fault-injection drills.
@@ -84,7 +98,11 @@ options:
     type: bool
     default: false
   backup_dir:
-    description: Directory for O(backup) files, created with mode 0700 if missing.
+    description:
+      - Directory for O(backup) files, created with mode 0700 if missing. An existing directory must have mode 0700
+        and belong to the user the module runs as; any other is refused (not chmod-ed) and nothing is changed.
+      - Each file is written whole or not at all (temporary file, synced, then linked to its name); when one cannot
+        be written (a full disk), none is kept and nothing is changed.
     type: path
     default: /var/backups/netdiag-packetloss
 extends_documentation_fragment:
@@ -218,6 +236,12 @@ scanned:
 target:
   description: Where the module worked (C(kind), C(name), C(label), C(netns_path), C(pid)).
   type: dict
+  returned: always
+msg:
+  description:
+    - What was (or would be) removed and added, or C(nothing to change ...); when this run waited for another
+      remediation of the same target, it says so.
+  type: str
   returned: always
 state:
   description: The O(state) the module ensured.

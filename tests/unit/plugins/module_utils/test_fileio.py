@@ -128,12 +128,13 @@ def test_run_all_notes_what_it_could_not_read(monkeypatch: Any) -> None:
     jobs = [("save", "ipv4", "x", [py, "-c", "print('x' * 2000)"]), ("save", "ipv4", "y", [py, "-c", "print('fine')"]),
             ("save", "ipv4", "z", ["/nonexistent/iptables-save"]),
             ("save", "ipv4", "w", [py, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(2)"])]
-    notes: list = []
-    out = list(_run_all(jobs, notes))
+    unread: list = []
+    out = list(_run_all(jobs, unread))
     assert [(job[2], text) for job, text in out] == [("y", "fine\n")]
-    assert notes == ["/nonexistent/iptables-save: not installed",
-                     "%s -c print('x' * 2000) printed more than 1000 bytes: not read (the cap of this input)" % py,
-                     "%s -c import sys; sys.stderr.write('boom\\n'); sys.exit(2) failed (exit 2): boom" % py]
+    assert [(u["backend"], u["cause"], u["reason"]) for u in unread] == [
+        ("z", "missing_binary", "/nonexistent/iptables-save is not installed (not found in PATH)"),
+        ("x", "unreadable", "%s -c print('x' * 2000) printed more than 1000 bytes: not read (the cap of this input)" % py),
+        ("w", "unreadable", "%s -c import sys; sys.stderr.write('boom\\n'); sys.exit(2) failed (exit 2): boom" % py)]
 
 
 # ---- netns given as a path ------------------------------------------------------------------------

@@ -381,10 +381,7 @@ def test_numbers_past_64_bits_are_a_parse_error(parser: Callable[[Any], Any], te
     assert "does not fit in 64 bits" in str(info.value)
 
 
-# ---- _rulesets (owned by the netfilter work of issue #14): exact inputs the checks above reject today ----
-# Found while writing the fuzz tests of this file; _rulesets.py is left to that work. Each is xfail(strict=True): once
-# the counters go through _parse_errors.to_int (64-bit range) these pass, and strict makes the suite say so, so the
-# marks are removed then.
+# ---- _rulesets: exact inputs of issue #14 item 5 (counters past 64 bits, and past int()'s 4300-digit limit) ----
 HUGE = "9" * 4400
 RULESET_COUNTER_CASES = [
     ("iptables-chain-counter-4400-digits", "*filter\n:INPUT ACCEPT [%s:0]\nCOMMIT\n" % HUGE),
@@ -395,7 +392,6 @@ RULESET_COUNTER_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="_rulesets: chain/rule/nft counters bypass to_int (issue #14 item 5, netfilter work)")
 @pytest.mark.parametrize("data", [c[1] for c in RULESET_COUNTER_CASES], ids=[c[0] for c in RULESET_COUNTER_CASES])
 def test_ruleset_counters_past_64_bits(data: Any) -> None:
     if isinstance(data, dict):

@@ -136,3 +136,66 @@ def test_names(kind: str, value: str, ok: bool) -> None:
     else:
         with pytest.raises(r.RemediationError):
             r.check_name(kind, value)
+
+
+# ---- issue 14 item 8: backups complete or absent, backup_dir 0700 -------------------------------------------------
+
+def test_backup_dir_open_to_others_is_refused_and_left_alone(tmp_path: Any) -> None:
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    os.chmod(str(open_dir), 0o777)
+    parts = [r.BackupPart("rules", "saved\n", "restore < {path}", {})]
+    with pytest.raises(r.RemediationError) as err:
+        r.write_backup(str(open_dir), "m", HOST, parts)
+    assert "has mode 0777" in str(err.value) and "nothing was changed" in str(err.value)
+    assert stat.S_IMODE(os.stat(str(open_dir)).st_mode) == 0o777 and os.listdir(str(open_dir)) == []
+    os.chmod(str(open_dir), 0o700)
+    written = r.write_backup(str(open_dir), "m", HOST, parts)
+    assert [os.path.basename(w["path"]) for w in written] == os.listdir(str(open_dir))
+
+
+def test_a_failed_backup_leaves_no_file(tmp_path: Any, monkeypatch: Any) -> None:
+    """The second part cannot be written (as on a full disk): the first one goes too, no temporary file stays."""
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+    monkeypatch.setattr(r.os, "fsync", fsync)
+    parts = [r.BackupPart("a", "one\n", "x {path}", {}), r.BackupPart("b", "two\n", "x {path}", {})]
+    with pytest.raises(r.RemediationError) as err:
+        r.write_backup(str(tmp_path / "d"), "m", HOST, parts)
+    assert "No space left on device" in str(err.value) and "no backup was kept" in str(err.value)
+    assert os.listdir(str(tmp_path / "d")) == []
+
+
+def test_a_part_that_cannot_be_restored_is_refused_before_anything(tmp_path: Any) -> None:
+    parts = [r.BackupPart("a", "one\n", "x {path}", {}), r.BackupPart("b", "", "x {path}", {}, refuse="xt inside")]
+    with pytest.raises(r.RemediationError) as err:
+        r.write_backup(str(tmp_path / "d"), "m", HOST, parts)
+    assert "xt inside" in str(err.value) and not os.path.exists(str(tmp_path / "d"))
+
+
+# ---- issue 14 item 7: one remediation per target -------------------------------------------------------------------
+
+def test_target_lock_waits_for_the_holder(tmp_path: Any) -> None:
+    import threading
+    import time
+    first = r.TargetLock(directory=str(tmp_path)).__enter__()
+    threading.Timer(0.3, first.__exit__).start()
+    started = time.monotonic()
+    with r.TargetLock(directory=str(tmp_path)) as second:
+        assert second.waited >= 0.2 and time.monotonic() - started >= 0.25
+    with r.TargetLock(directory=str(tmp_path)) as third:
+        assert third.waited == 0.0
+    assert stat.S_IMODE(os.stat(second.path).st_mode) == 0o600
+
+
+def test_target_lock_gives_up_after_its_timeout(tmp_path: Any) -> None:
+    with r.TargetLock(directory=str(tmp_path)):
+        with pytest.raises(r.RemediationError) as err:
+            r.TargetLock(timeout=0.2, directory=str(tmp_path)).__enter__()
+    assert "still holds its lock" in str(err.value) and "nothing was changed" in str(err.value)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_rules as rr
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import RemediationError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate_rules import (
     delete_scripts,
@@ -252,3 +253,11 @@ def test_defaults_follow_state() -> None:
     assert (v["family"], v["backend"], v["table"], v["probability"]) == ("ipv4", "auto", "filter", 0.3)
     v = validate({"state": "present", "chain": "input", "probability": 0.3, "backend": "nft-native", "family": "inet"})
     assert v["table"] == "netdiag"
+
+
+@pytest.mark.parametrize("case", CASES["counters"], ids=[c["id"] for c in CASES["counters"]])
+def test_policy_counters_and_lowered_counters(case: Dict[str, Any]) -> None:
+    assert rr.policy_lines(case["text"], case["table"], "save") == case["policies"]
+    if "script" in case:
+        assert rr.with_policies(case["script"], case["policies"]) == case["restore"]
+    assert rr.counters_lowered(case["text"], set(case["skip"]), case["after"], case.get("added")) == case["lowered"]

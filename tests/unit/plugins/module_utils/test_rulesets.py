@@ -58,8 +58,9 @@ def test_iptables_case(case: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", CASES["iptables_errors"], ids=[c["id"] for c in CASES["iptables_errors"]])
 def test_iptables_error(case: Dict[str, Any]) -> None:
+    text = case["huge"].replace("{N}", "9" * 5000) if "huge" in case else case["text"]
     with pytest.raises(ParseError) as info:
-        parse_iptables_save(case["text"], source="dump")
+        parse_iptables_save(text, source="dump")
     assert case["error"] in str(info.value)
 
 
@@ -226,6 +227,9 @@ def test_nft_rule(case: Dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", CASES["nft_errors"], ids=[c["id"] for c in CASES["nft_errors"]])
 def test_nft_error(case: Dict[str, Any]) -> None:
+    if "deep" in case:
+        depth = case.get("depth", 500)
+        case = dict(case, data=case["deep"].replace("{OPEN}", case["open"] * depth).replace("{CLOSE}", case["close"] * depth))
     with pytest.raises(ParseError) as info:
         parse_nft_json(bytes(case["bytes"]) if "bytes" in case else case["data"], source="ruleset.json")
     assert case["error"] in str(info.value) and info.value.source == "ruleset.json"
@@ -345,3 +349,16 @@ def test_iptables_nft_save_matches_native_nft_text() -> None:
             else:
                 assert rule["target"] not in ("ACCEPT", "DROP"), line
             assert rule["backend"] == "nft"
+
+
+def test_rules_nft_cannot_name_make_their_table_unread() -> None:
+    """Issue 14 item 2 with an older nft ({"xt": null}): the table is reported unread, never clean."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import opaque_drops
+    data = {"nftables": [{"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 7,
+                                   "expr": [{"xt": None}, {"drop": None}]}},
+                         {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 8,
+                                   "expr": [{"xt": None}, {"accept": None}]}},
+                         {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2, "expr": [{"drop": None}]}}]}
+    unread = opaque_drops([parse_nft_json(data)])
+    assert [(u["family"], u["backend"], u["table"], u["cause"]) for u in unread] == [("ip", "nft-native", "filter", "unreadable")]
+    assert "1 drop rule(s) in table ip filter (handles 7)" in unread[0]["reason"]
