@@ -1237,7 +1237,13 @@ def _unread_sources(fl: Dict[str, Any], fact_layer: str, layer: str) -> List[Dic
         if isinstance(entry, str):
             entry = {"source": entry, "reason": None}
         if isinstance(entry, dict) and layer in _source_layers(entry, fact_layer):
-            out.append({"source": entry.get("source"), "reason": entry.get("reason")})
+            # a ruleset the netfilter reader could not read names its command, or its family/backend/table
+            label = entry.get("source") or entry.get("command") or " ".join(
+                str(entry[k]) for k in ("family", "backend", "table") if entry.get(k)) or fact_layer
+            reason = entry.get("reason")
+            if entry.get("cause") and reason:
+                reason = "%s (%s)" % (reason, entry["cause"])
+            out.append({"source": label, "reason": reason})
     return out
 
 

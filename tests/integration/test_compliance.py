@@ -187,3 +187,43 @@ def test_unread_layers_the_user_allows_pass_the_gate(tmp_path, copied_proc_witho
     assert rc == 0, out[-4000:]
     verdict = json.loads((tmp_path / "out" / "compliance.json").read_text())
     assert verdict["compliant"] is True and {u["allowed_by"] for u in verdict["results"][0]["not_read"]} == {"all"}
+
+
+@pytest.fixture
+def netns_with_random_drop():
+    """A namespace of our own holding the seed's random-drop rule (iptables-nft)."""
+    name = "nd-unread-%d" % (os.getpid() % 100000)
+    sh("ip", "netns", "add", name)
+    try:
+        sh("ip", "link", "set", "lo", "up", ns=name)
+        sh("iptables-nft", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.30", "-j", "DROP",
+           ns=name)
+        yield name
+    finally:
+        sh("ip", "netns", "del", name, check=False)
+
+
+def test_rulesets_that_cannot_be_read_are_not_clean_in_diagnose_and_fail_the_gate(tmp_path, netns_with_random_drop):
+    """Issue 14 item 3, through the real playbooks: the *-save binaries off PATH, a namespace that holds a random
+    drop. diagnose.yml must not show NETFILTER clean ('.'): it is n/a with the reason; compliance.yml fails."""
+    ns = netns_with_random_drop
+    path = ":".join(p for p in os.environ["PATH"].split(":") if not p.rstrip("/").endswith("sbin")) or "/usr/bin:/bin"
+    assert not any(os.path.exists(os.path.join(p, "iptables-nft-save")) for p in path.split(":"))
+    env = dict(os.environ, PATH=path, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"packetloss_containers": "none", "packetloss_netns": [ns], "packetloss_interval": 1,
+                                 "packetloss_report_dir": str(tmp_path / "reports")}))
+    proc = subprocess.run(["ansible-playbook", os.path.join("playbooks", "diagnose.yml"), "-e", "@%s" % extra],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rows = json.loads((tmp_path / "reports" / "summary.json").read_text())["rows"]
+    row = next(r for r in rows if r["target"] == "netns:" + ns)
+    assert row["layers"]["netfilter"]["severity"] == "n/a" and "netfilter" in row["not_read"], row
+    assert "n/a localhost netns:%s netfilter" % ns in proc.stdout and "missing_binary" in proc.stdout, proc.stdout[-3000:]
+    proc = subprocess.run(["ansible-playbook", os.path.join("playbooks", "compliance.yml"), "-e", "@%s" % extra],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    assert proc.returncode == 2, proc.stdout[-4000:]
+    verdict = json.loads((tmp_path / "reports" / "compliance.json").read_text())
+    failed = [(c["target"], c["check"]) for c in verdict["results"][0]["failed_checks"]]
+    assert ("netns:" + ns, "netfilter") in failed, verdict
