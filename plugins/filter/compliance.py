@@ -23,12 +23,7 @@ except ImportError:
 
 def _expressions(allow: Any) -> List[Tuple[str, Any]]:
     """The allow-list as [(expression text, compiled)]; entries are strings or {expression, reason}."""
-    if allow is None or allow == "":
-        return []
-    if isinstance(allow, (str, dict)):
-        allow = [allow]
-    if not isinstance(allow, list):
-        raise ValueError("the allow-list must be a list of JMESPath expressions, got %s" % type(allow).__name__)
+    allow = _compliance.entries(allow, "the allow-list must be a list of JMESPath expressions")
     if allow and not HAS_JMESPATH:
         raise ValueError("the allow-list needs the Python library jmespath on the controller (pip install jmespath)")
     out = []

@@ -50,15 +50,22 @@ def check_options(fail_severity: str, max_probe_loss: Any) -> Tuple[str, float]:
     return fail_severity, loss
 
 
+def entries(value: Any, what: str) -> List[Any]:
+    """An allow-list option as a list: none (None, "") is [], one entry (a string or a dict) is a list of it; anything
+    else but a list is a ValueError that says what the option (``what``) must be."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, dict)):
+        return [value]
+    if not isinstance(value, list):
+        raise ValueError("%s, got %s" % (what, type(value).__name__))
+    return value
+
+
 def check_allow_unread(allow_unread: Any) -> List[Dict[str, Any]]:
     """The unread-layer allow-list as [{layer, target, reason, text}]: entries are a layer name (every target), ``all``,
     or {layer, target?, reason?}; raise ValueError for anything else."""
-    if allow_unread is None or allow_unread == "":
-        return []
-    if isinstance(allow_unread, (str, dict)):
-        allow_unread = [allow_unread]
-    if not isinstance(allow_unread, list):
-        raise ValueError("allow_unread must be a list of layers (or {layer, target, reason}), got %s" % type(allow_unread).__name__)
+    allow_unread = entries(allow_unread, "allow_unread must be a list of layers (or {layer, target, reason})")
     out = []
     for entry in allow_unread:
         spec = {"layer": entry} if isinstance(entry, str) else entry

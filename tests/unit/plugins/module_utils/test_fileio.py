@@ -37,8 +37,10 @@ def alarm() -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-def special(tmp_path: Any, kind: str) -> str:
-    path = str(tmp_path / kind)
+def special(tmp_path: Any, kind: str, name: str = "") -> str:
+    """A path of tmp_path (named ``name``, else ``kind``) that is no regular file: a FIFO, a directory, a symlink to
+    /dev/zero or a socket."""
+    path = os.path.join(str(tmp_path), name or kind)
     if kind == "fifo":
         os.mkfifo(path)
     elif kind == "dir":
@@ -217,12 +219,8 @@ def test_one_broken_source_of_netstat(tmp_path: Any, rel: str, kind: str) -> Non
     root = tree(tmp_path)
     path = os.path.join(root, rel)
     os.unlink(path)
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "devzero":
-        os.symlink("/dev/zero", path)
-    elif kind == "dir":
-        os.mkdir(path)
+    if kind in ("fifo", "devzero", "dir"):
+        assert special(os.path.dirname(path), kind, os.path.basename(path)) == path
     elif kind == "broken":
         with open(path, "w") as handle:
             handle.write("Ip6InReceives\n")
