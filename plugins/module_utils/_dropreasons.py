@@ -102,10 +102,18 @@ def reason_name(reasons: Dict[int, str], number: int) -> str:
 
 
 def hist_supported(trigger_text: str) -> bool:
-    """Whether an event's ``trigger`` file (its "# Available triggers:" line) offers ``hist``."""
-    for line in trigger_text.splitlines():
-        if line.startswith("# Available triggers:") or line.startswith("# Available triggers"):
-            return "hist" in line.split(":", 1)[1].split()
+    """Whether an event's ``trigger`` file offers ``hist``: with no trigger set, it reads
+    ``# Available triggers:`` and, on the next comment line, their names
+    (``# traceon traceoff snapshot stacktrace enable_event disable_event enable_hist disable_hist hist``)."""
+    lines = trigger_text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("# Available triggers"):
+            names = line.split(":", 1)[1].split() if ":" in line else []
+            for nxt in lines[i + 1:]:
+                if not nxt.startswith("#"):
+                    break
+                names.extend(nxt.lstrip("#").split())
+            return "hist" in names
     return False
 
 
