@@ -275,6 +275,8 @@ class Collector:
         if self._recorded_with is not None and label != self._recorded_with:
             return {"available": True, "scope": "host", "recorded_with": self._recorded_with}
         if self._recorded is not None:
+            if self._recorded.get("offered"):  # not recorded although offered: a warning of every snapshot
+                self.warnings.append("drop_reasons not recorded: %s" % self._recorded.get("reason"))
             return self._recorded
         if not self.live:
             return self._dr_unavailable(_dropreasons.NOT_LIVE, "drop reasons are recorded on the live system, not in a copied /proc")
@@ -295,8 +297,9 @@ class Collector:
         try:
             self._recorded = rec.stop()
         except (OSError, InputError, ValueError) as exc:
-            self._recorded = {"available": False, "scope": "host", "cause": _dropreasons.FAILED,
+            self._recorded = {"available": False, "scope": "host", "cause": _dropreasons.FAILED, "offered": True,
                               "reason": "drop reasons recorded but not read: %s" % exc}
+            self.warnings.append("drop_reasons not recorded: %s" % self._recorded["reason"])
         for note in self._recorded.get("notes") or []:
             if note.startswith("cannot remove") or "left mounted" in note:
                 self.warnings.append("drop_reasons: %s" % note)
@@ -305,7 +308,7 @@ class Collector:
     def _dr_unavailable(self, cause: str, reason: str) -> Dict[str, Any]:
         self._recorded = {"available": False, "scope": "host", "cause": cause, "reason": reason,
                           "offered": cause not in _dropreasons.NOT_OFFERED}
-        if cause not in _dropreasons.NOT_OFFERED:
+        if self._recorded["offered"]:
             self.warnings.append("drop_reasons not recorded: %s" % reason)
         return self._recorded
 
