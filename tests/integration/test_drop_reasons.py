@@ -244,3 +244,14 @@ def test_a_tracefs_mounted_before_stays_mounted(as_found: bool) -> None:
     finally:
         if not as_found:
             sh("umount", TRACEFS)
+
+
+def test_diagnose_records_drop_reasons_by_default_and_drop_reasons_false_turns_them_off(traffic: str, as_found: bool) -> None:
+    on = run_module("diagnose", interval=2, containers=["none"], namespaces=[traffic])
+    assert not on.get("failed"), on.get("msg")
+    ids = [f["id"] for f in on["ansible_facts"]["packetloss_findings"]]
+    assert "netfilter.drop_reason" in ids and "socket.drop_reason" in ids, ids
+    off = run_module("diagnose", interval=2, containers=["none"], namespaces=[traffic], drop_reasons=False)
+    assert not off.get("failed"), off.get("msg")
+    ids = [f["id"] for f in off["ansible_facts"]["packetloss_findings"]]
+    assert "netfilter.drop_hits" in ids and not [i for i in ids if i.endswith(".drop_reason") or i.startswith("drops.")], ids

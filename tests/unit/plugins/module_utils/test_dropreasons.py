@@ -214,3 +214,51 @@ def test_no_findings_from_an_unavailable_layer_or_one_snapshot() -> None:
     after = {"host": _facts("host", "host", 5.0, drop_reasons={"available": False, "cause": "no_root", "reason": "x"})}
     assert _analyze.analyze_host(before, after) == []
     assert _analyze.analyze_host({"host": _facts("host", "host", 5.0, drop_reasons=_layer([("NETFILTER_DROP", "nft_do_chain", 120)]))}) == []
+
+
+def test_recorder_takes_the_hist_path_where_the_kernel_offers_it(tmp_path: Any, monkeypatch: Any) -> None:
+    """The hist path through a fake tracefs tree (this machine's kernel has no hist triggers; the VM lab runs it for
+    real): the trigger written, the event left disabled, the histogram read and named by the format's numbers."""
+    import shutil
+    root = tmp_path / "tracing"
+    (root / "instances").mkdir(parents=True)
+    (root / "events" / "skb" / "kfree_skb").mkdir(parents=True)
+    (root / "events" / "skb" / "kfree_skb" / "format").write_text(FORMAT_6_1)
+    hist_text = CASES["hist"][0]["text"]
+    written: Dict[str, List[str]] = {}
+    real_mkdir = os.mkdir
+
+    def fake_mkdir(path: str, *a: Any) -> None:  # tracefs makes an instance's tree on mkdir
+        real_mkdir(path, *a)
+        ev = path
+        for part in ("events", "skb", "kfree_skb"):
+            ev = os.path.join(ev, part)
+            real_mkdir(ev)
+        for name, text in (("trigger", "# Available triggers:\n# traceon traceoff snapshot stacktrace enable_event "
+                                       "disable_event enable_hist disable_hist hist\n"), ("hist", hist_text), ("enable", "0\n")):
+            with open(os.path.join(ev, name), "w") as f:
+                f.write(text)
+        with open(os.path.join(path, "buffer_size_kb"), "w") as f:
+            f.write("1410\n")
+
+    real_write = _dropreasons._write
+
+    def spy_write(path: str, text: str) -> None:
+        written.setdefault(os.path.relpath(path, str(root)).split(os.sep, 2)[-1], []).append(text)
+        real_write(path, text)
+
+    monkeypatch.setattr(_dropreasons, "is_mounted", lambda path: True)
+    monkeypatch.setattr(_dropreasons.os, "mkdir", fake_mkdir)
+    monkeypatch.setattr(_dropreasons, "_write", spy_write)
+    monkeypatch.setattr(_dropreasons, "_watchdog", lambda inst, r: (os.getpid(), os.open(os.devnull, os.O_WRONLY)))
+    monkeypatch.setattr(_dropreasons, "remove_instance", lambda path: shutil.rmtree(path))
+    rec = _dropreasons.Recorder(str(root)).start()
+    assert rec.method == "hist" and rec._thread is None
+    out = rec.stop()
+    cmd = "hist:keys=reason,location.sym:sort=hitcount.descending:size=%d" % _dropreasons.HIST_SIZE
+    assert written["events/skb/kfree_skb/trigger"] == [cmd, cmd + ":pause"]
+    assert "events/skb/kfree_skb/enable" not in written  # the event stays disabled: no ring buffer
+    assert written["buffer_size_kb"] == ["4"]
+    assert out["method"] == "hist" and out["lost"] == 2 and out["total"] == 146 and out["location_symbols"] is True
+    assert out["events"][0] == {"reason": "NETFILTER_DROP", "location": "nf_hook_slow", "count": 123}
+    assert os.listdir(str(root / "instances")) == []
