@@ -13,14 +13,14 @@ description:
   - Layers C(tc) (see M(netdiag.packetloss.tc_facts)), C(netstat) (M(netdiag.packetloss.netstat_facts)),
     C(conntrack) (M(netdiag.packetloss.conntrack_facts)), C(iptables) (M(netdiag.packetloss.iptables_facts)) and
     C(drop_reasons).
-  - C(drop_reasons) records the kernel's drop reasons (the C(skb:kfree_skb) tracepoint: reason and code location of
+  - C(drop_reasons) records the kernel's drop reasons (the C(skb:kfree_skb) tracepoint, with the reason and code location of
     every packet freed as dropped) over O(interval), through tracefs in a tracing instance of its own
     (C(/sys/kernel/tracing/instances/netdiag-PID-EPOCH)), aggregated by a hist trigger where the kernel has them,
     else read from a bounded event buffer (lost events are counted). tracefs is mounted if it is not, and the
     system is left as found (instance removed, tracefs unmounted), also when the module fails or is killed. The
-    tracepoint carries no namespace: the recording is per HOST, in the facts of the first target only. It needs
+    tracepoint carries no namespace, so the recording is per HOST, in the facts of the first target only. It needs
     root, a live system and O(interval) > 0; where it cannot be recorded the layer says why and the other layers
-    are still returned. See docs/drop-reasons.md.
+    are still returned (see docs/drop-reasons.md).
   - A layer that cannot be read is returned with C(available=false) and the reason; the others are still returned.
   - Inside a layer each source is read on its own; the layer's C(sources) says which were read and why others were
     not (see M(netdiag.packetloss.netstat_facts) and M(netdiag.packetloss.conntrack_facts)).

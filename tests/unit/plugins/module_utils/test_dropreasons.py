@@ -189,8 +189,8 @@ def test_a_reason_is_attributed_to_the_one_target_whose_counters_moved() -> None
 
 def test_without_corroboration_or_on_several_targets_the_finding_is_the_hosts() -> None:
     before = {"host": _facts("host", "host", 0.0, iptables=_rule(0)), "netns:a": _facts("netns:a", "netns", 0.0, iptables=_rule(0))}
-    after = {"host": _facts("host", "host", 5.0, iptables=_rule(60), drop_reasons=_layer([("NETFILTER_DROP", "nft_do_chain", 120),
-                                                                                        ("SOCKET_RCVBUFF", "udp_queue_rcv_one_skb", 50)])),
+    layer = _layer([("NETFILTER_DROP", "nft_do_chain", 120), ("SOCKET_RCVBUFF", "udp_queue_rcv_one_skb", 50)])
+    after = {"host": _facts("host", "host", 5.0, iptables=_rule(60), drop_reasons=layer),
              "netns:a": _facts("netns:a", "netns", 5.0, iptables=_rule(60))}
     by = dict((f["id"], f) for f in _analyze.analyze_host(before, after))
     assert by["netfilter.drop_reason"]["target"] == "host" and by["netfilter.drop_reason"]["evidence"]["scope"] == "host"
@@ -251,7 +251,7 @@ def test_recorder_takes_the_hist_path_where_the_kernel_offers_it(tmp_path: Any, 
     monkeypatch.setattr(_dropreasons.os, "mkdir", fake_mkdir)
     monkeypatch.setattr(_dropreasons, "_write", spy_write)
     monkeypatch.setattr(_dropreasons, "_watchdog", lambda inst, r: (os.getpid(), os.open(os.devnull, os.O_WRONLY)))
-    monkeypatch.setattr(_dropreasons, "remove_instance", lambda path: shutil.rmtree(path))
+    monkeypatch.setattr(_dropreasons, "remove_instance", shutil.rmtree)
     rec = _dropreasons.Recorder(str(root)).start()
     assert rec.method == "hist" and rec._thread is None
     out = rec.stop()
