@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 SEVERITIES = ("info", "warning", "critical")
@@ -125,6 +126,12 @@ THRESHOLDS: Dict[str, Dict[str, Any]] = {
     "socket.tcp_backlog_drop": _counter(critical_rate=10.0),
     "socket.tcp_rcvq_drop": _counter(critical_rate=10.0),
     "socket.tcp_pruned": _counter(critical_rate=10.0),
+    # drop counters with no finding of their own before (COUNTER_MAP maps every counter name)
+    "ip.header_errors": _counter(critical_rate=10.0),
+    "ip.discards": _symptom(warning_rate=1.0),
+    "ip.icmp_errors": _counter(warning_rate=1.0),
+    "tcp.in_errors": _counter(critical_rate=10.0),
+    "tcp.in_drops": _counter(warning_rate=1.0, critical_rate=10.0),
     # drop reasons (the drop_reasons fact layer: skb:kfree_skb over the interval, per host; DROP_REASON_FINDINGS)
     "netfilter.drop_reason": _counter(),
     "qdisc.drop_reason": _counter(critical_rate=10.0),
@@ -149,7 +156,7 @@ CAUSES = ("netfilter.random_drop", "qdisc.netem", "netfilter.drop_hits", "qdisc.
           "nic.rx_missed", "nic.rx_errors", "nic.tx_dropped", "nic.tx_errors", "nic.driver_drops", "softnet.dropped",
           "tcp.listen_overflow", "udp.rcvbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
           "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes")
-SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts")
+SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts", "ip.discards")
 _NUMERIC_KEYS = ("min_delta", "warning_min_events", "critical_min_events", "warning_rate", "warning_percent",
                  "critical_rate", "critical_percent", "warning_usage", "critical_usage")
 
@@ -967,6 +974,37 @@ _SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, st
     ("socket.tcp_pruned", (("TcpExt", "RcvPruned"), ("TcpExt", "OfoPruned")), None, "TCP receive queue pruning",
      "Packets were pruned from sockets' receive or out-of-order queues under memory pressure.",
      "Raise net.ipv4.tcp_rmem / tcp_mem, or read faster."),
+    # drop counters that had no finding (COUNTER_MAP)
+    ("ip.header_errors", (("Ip", "InHdrErrors"), ("Ip", "InAddrErrors"), ("Ip", "InUnknownProtos"), ("IpExt", "InTruncatedPkts"),
+                          ("Ip6", "InHdrErrors"), ("Ip6", "InAddrErrors"), ("Ip6", "InUnknownProtos"), ("Ip6", "InTruncatedPkts"),
+                          ("Ip6", "InTooBigErrors")), None, "IP packets dropped on receipt (header, address, protocol)",
+     "Received IP packets were dropped before delivery: a bad header or checksum, a truncated packet, a destination "
+     "this host does not accept, a protocol nothing handles, or (IPv6) a packet too big to forward.",
+     "Look for corruption (ethtool -S, ip -s link), misaddressed traffic (tcpdump) or MTU problems on the path."),
+    ("ip.discards", (("Ip", "InDiscards"), ("Ip", "OutDiscards"), ("Ip6", "InDiscards"), ("Ip6", "OutDiscards")), None,
+     "IP packets discarded",
+     "Packets were discarded by the IP layer without a more specific IP counter: memory shortage, or (OutDiscards) "
+     "a drop below IP on the way out, such as a qdisc, a neighbour queue or a device. A symptom when a cause of "
+     "another layer explains it.",
+     "Look at the qdisc, neighbour and device findings of this host; they name where the packets were dropped."),
+    ("ip.icmp_errors", (("Icmp", "InErrors"), ("Icmp", "OutErrors"), ("Icmp6", "InErrors"), ("Icmp6", "OutErrors")), None,
+     "ICMP errors (bad messages received, messages not sent)",
+     "ICMP messages were dropped: received ones with a bad checksum or length, or ones the host could not send.",
+     "Look for corruption on the path, and at the routes the host answers ICMP on."),
+    ("tcp.in_errors", (("Tcp", "InErrs"),), None, "TCP segments received in error",
+     "TCP segments were dropped on receipt because of a bad checksum or header (Tcp InErrs, which includes "
+     "InCsumErrors).",
+     "Look for corruption on the path (NIC offloads, a faulty link: ethtool -S, ip -s link)."),
+    ("tcp.in_drops", tuple(("TcpExt", n) for n in (
+        "PAWSActive", "PAWSEstab", "PAWSOldAck", "PAWSTimewait", "BeyondWindow", "TSEcrRejected", "TCPMinTTLDrop",
+        "PFMemallocDrop", "TCPOFODrop", "TCPMD5NotFound", "TCPMD5Unexpected", "TCPMD5Failure", "TCPAORequired",
+        "TCPAOBad", "TCPAOKeyNotFound", "OutOfWindowIcmps", "LockDroppedIcmps", "TCPAODroppedIcmps", "SyncookiesFailed",
+        "TCPAbortOnMemory", "TCPMigrateReqFailure")), None, "TCP segments dropped by the receive path's checks",
+     "TCP dropped segments that failed its checks (PAWS timestamps, out of window, minimum TTL, MD5 or AO "
+     "signatures, an invalid syncookie, ICMP for a wrong sequence), could not queue out of order under memory "
+     "limits, or aborted connections under memory pressure.",
+     "The evidence names the counters: old duplicates and PAWS point to middleboxes rewriting timestamps or "
+     "sequence numbers; MD5/AO to a key mismatch; memory to net.ipv4.tcp_mem."),
 ]
 
 
@@ -1057,6 +1095,171 @@ def _one(c: _Ctx, fid: str, counters: List[Dict[str, Any]], top: Dict[str, Any],
           "%s: %s +%d in %s%s" % (layer_of(fid), what, top["delta"], _secs(c.seconds), _fmt_rate(top["rate"])),
           {"counters": counters, "delta": top["delta"], "rate": top["rate"]}, explanation, advice)
 
+
+# ------------------------------------------------------------------------------------------------
+# COUNTER_MAP: every counter name the sources expose -> the finding that reports it, or None (not a drop) and why.
+# docs/drop-reasons.md renders it (counters_markdown()); a unit test reads the names of real kernels saved in
+# tests/unit/fixtures/counters/ and fails when one matches no row. Rows: (source, name pattern, finding id or None,
+# why); the name is "Section:Name" for snmp and netstat, the raw name for snmp6, "file:column" for /proc/net/stat,
+# the column's key for softnet, link and qdisc; the first row whose pattern matches the whole name wins. A finding id
+# whose counter source is not collected (rt_cache, arp_cache, synproxy) is a drop-reason finding that reports the
+# same drops (said in the row).
+# ------------------------------------------------------------------------------------------------
+
+_TRAFFIC = "not a drop: traffic, octets, message types or configuration"
+COUNTER_MAP: Tuple[Tuple[str, str, Optional[str], str], ...] = (
+    # /proc/net/snmp
+    ("snmp", r"Ip:(InHdrErrors|InAddrErrors|InUnknownProtos)", "ip.header_errors", "received packets dropped: header, address, protocol"),
+    ("snmp", r"Ip:(InDiscards|OutDiscards)", "ip.discards", "discarded by IP (or below it on output)"),
+    ("snmp", r"Ip:OutNoRoutes", "ip.out_no_routes", "no route for a locally generated packet"),
+    ("snmp", r"Ip:(ReasmFails|ReasmTimeout)", "ip.reasm_fails", "fragments not reassembled (ReasmTimeout is part of ReasmFails)"),
+    ("snmp", r"Ip:FragFails", "ip.frag_fails", "a packet that needed fragmenting and could not be"),
+    ("snmp", r"Ip:(Forwarding|DefaultTTL|InReceives|InDelivers|ForwDatagrams|OutRequests|OutTransmits|ReasmReqds|ReasmOKs|"
+             r"FragOKs|FragCreates)", None, _TRAFFIC),
+    ("snmp", r"Icmp:(InErrors|OutErrors)", "ip.icmp_errors", "ICMP messages dropped (received in error, or not sent)"),
+    ("snmp", r"Icmp:InCsumErrors", "ip.icmp_errors", "part of Icmp InErrors"),
+    ("snmp", r"Icmp:(OutRateLimitGlobal|OutRateLimitHost)", None,
+     "not a drop: ICMP replies not generated (rate limit); the packet that asked for one has its own counter"),
+    ("snmp", r"Icmp:(In|Out)(Msgs|DestUnreachs|TimeExcds|ParmProbs|SrcQuenchs|Redirects|Echos|EchoReps|Timestamps|"
+             r"TimestampReps|AddrMasks|AddrMaskReps)", None, _TRAFFIC),
+    ("snmp", r"IcmpMsg:(In|Out)Type\d+", None, _TRAFFIC),
+    ("snmp", r"Tcp:(RtoAlgorithm|RtoMin|RtoMax|MaxConn|ActiveOpens|PassiveOpens|CurrEstab|InSegs|OutSegs)", None, _TRAFFIC),
+    ("snmp", r"Tcp:AttemptFails", "tcp.attempt_fails", "failed connection attempts (a symptom)"),
+    ("snmp", r"Tcp:(EstabResets|OutRsts)", None, "not a drop: connections reset (resets sent or received)"),
+    ("snmp", r"Tcp:RetransSegs", "tcp.retrans", "retransmitted segments (a symptom of loss)"),
+    ("snmp", r"Tcp:(InErrs|InCsumErrors)", "tcp.in_errors", "segments received in error (InCsumErrors is part of InErrs)"),
+    ("snmp", r"(Udp|UdpLite):(InDatagrams|OutDatagrams)", None, _TRAFFIC),
+    ("snmp", r"(Udp|UdpLite):NoPorts", "socket.no_listener",
+     "datagrams to a port nobody listens on (the drop-reason finding NO_SOCKET names them; no counter finding)"),
+    ("snmp", r"(Udp|UdpLite):(InErrors|InCsumErrors|MemErrors)", "udp.in_errors", "receive errors (InCsumErrors and MemErrors are part of InErrors)"),
+    ("snmp", r"(Udp|UdpLite):RcvbufErrors", "udp.rcvbuf_errors", "receive buffer full"),
+    ("snmp", r"(Udp|UdpLite):SndbufErrors", "udp.sndbuf_errors", "send buffer (or a drop below it) full"),
+    ("snmp", r"(Udp|UdpLite):IgnoredMulti", None, "not a drop: broadcast or multicast datagrams no socket subscribed to"),
+    # /proc/net/netstat
+    ("netstat", r"TcpExt:(ListenOverflows|ListenDrops|TCPReqQFullDrop)", "tcp.listen_overflow",
+     "SYN or accept queue full (TCPReqQFullDrop is part of ListenDrops)"),
+    ("netstat", r"TcpExt:(SyncookiesSent|SyncookiesRecv|TCPReqQFullDoCookies)", None,
+     "not a drop: syncookies answered a full SYN queue instead of dropping"),
+    ("netstat", r"TcpExt:EmbryonicRsts", "tcp.embryonic_rsts", "half-open connections reset (a symptom)"),
+    ("netstat", r"TcpExt:(RcvPruned|OfoPruned)", "socket.tcp_pruned", "queues pruned under memory pressure"),
+    ("netstat", r"TcpExt:(PruneCalled|TCPRcvCollapsed|TCPBacklogCoalesce|TCPRcvCoalesce|TCPOFOQueue|TCPOFOMerge)", None,
+     "not a drop: receive-queue housekeeping (collapsing, coalescing, out-of-order queueing)"),
+    ("netstat", r"TcpExt:TCPBacklogDrop", "socket.tcp_backlog_drop", "socket backlog full"),
+    ("netstat", r"TcpExt:(TCPRcvQDrop|TCPZeroWindowDrop)", "socket.tcp_rcvq_drop", "receive queue full or window closed"),
+    ("netstat", r"TcpExt:IPReversePathFilter", "ip.rp_filter", "reverse-path filter"),
+    ("netstat", r"TcpExt:(PAWSActive|PAWSEstab|PAWSOldAck|PAWSTimewait|BeyondWindow|TSEcrRejected|TCPMinTTLDrop|PFMemallocDrop|"
+                r"TCPOFODrop|TCPMD5NotFound|TCPMD5Unexpected|TCPMD5Failure|TCPAORequired|TCPAOBad|TCPAOKeyNotFound|"
+                r"OutOfWindowIcmps|LockDroppedIcmps|TCPAODroppedIcmps|SyncookiesFailed|TCPAbortOnMemory|TCPMigrateReqFailure)",
+     "tcp.in_drops", "segments dropped by TCP's receive checks or memory limits"),
+    ("netstat", r"TcpExt:TCPSynRetrans", "tcp.syn_retrans", "SYN retransmits (a symptom)"),
+    ("netstat", r"TcpExt:TCPTimeouts", "tcp.timeouts", "retransmission timeouts (a symptom)"),
+    ("netstat", r"TcpExt:TCPDeferAcceptDrop", None, "not a drop: TCP_DEFER_ACCEPT ignores the handshake's bare ACK by design"),
+    ("netstat", r"TcpExt:(TCPTimeWaitOverflow|TW|TWRecycled|TWKilled)", None, "not a drop: TIME_WAIT sockets (not packets)"),
+    ("netstat", r"TcpExt:TCPFastOpen(Active|ActiveFail|Passive|PassiveFail|ListenOverflow|CookieReqd|Blackhole|"
+                r"PassiveAltKey)", None, "not a drop: TCP Fast Open falls back to a normal handshake"),
+    ("netstat", r"TcpExt:(TCPACKSkipped(SynRecv|PAWS|Seq|FinWait2|TimeWait|Challenge)|TCPChallengeACK|TCPSYNChallenge)", None,
+     "not a drop: ACKs the host chose not to send, or challenge ACKs it sent"),
+    ("netstat", r"TcpExt:(TCPAbortOnData|TCPAbortOnClose|TCPAbortOnTimeout|TCPAbortOnLinger|TCPAbortFailed)", None,
+     "not a drop: connections aborted by the application or a timeout (the timeouts' cause is tcp.timeouts')"),
+    ("netstat", r"TcpExt:(TCPLostRetransmit|TCPLossProbes|TCPLossProbeRecovery|TCPFastRetrans|TCPSlowStartRetrans|"
+                r"TCPRetransFail|TCPSpuriousRTOs|TCPSpuriousRtxHostQueues|TCPRenoRecovery|TCPSackRecovery|"
+                r"TCPRenoRecoveryFail|TCPSackRecoveryFail|TCPFullUndo|TCPPartialUndo|TCPDSACKUndo|TCPLossUndo|"
+                r"TCPRenoFailures|TCPSackFailures|TCPLossFailures|TCPSACKReorder|TCPRenoReorder|TCPTSReorder|"
+                r"TCPSACKReneging|TcpTimeoutRehash|TcpDuplicateDataRehash|TCPPLBRehash)", None,
+     "not a drop: loss recovery and retransmission accounting (symptoms of loss are tcp.retrans and tcp.timeouts)"),
+    ("netstat", r"TcpExt:(TCPDSACKOldSent|TCPDSACKOfoSent|TCPDSACKRecv|TCPDSACKOfoRecv|TCPDSACKIgnoredOld|"
+                r"TCPDSACKIgnoredNoUndo|TCPDSACKRecvSegs|TCPDSACKIgnoredDubious|TCPSACKDiscard|TCPSackShifted|TCPSackMerged|"
+                r"TCPSackShiftFallback|DelayedACKs|DelayedACKLocked|DelayedACKLost|TCPHPHits|TCPHPAcks|TCPPureAcks|"
+                r"TCPAutoCorking|TCP(From|To|Want)ZeroWindowAdv|TCPOrigDataSent|TCPHystart(Train|Delay)(Detect|Cwnd)|"
+                r"TCPWinProbe|TCPKeepAlive|TCPMTUP(Fail|Success)|TCPDelivered|TCPDeliveredCE|TCPAckCompressed|"
+                r"TCPWqueueTooBig|TCPMigrateReqSuccess|TCPAOGood|BusyPollRxPackets|ArpFilter|TCPMemoryPressures|"
+                r"TCPMemoryPressuresChrono)", None,
+     "not a drop: TCP's own events (acknowledgements, windows, probes, congestion control, memory pressure entered)"),
+    ("netstat", r"IpExt:InNoRoutes", "ip.in_no_routes", "received packets with no route"),
+    ("netstat", r"IpExt:InTruncatedPkts", "ip.header_errors", "truncated packets"),
+    ("netstat", r"IpExt:InCsumErrors", "ip.header_errors", "part of Ip InHdrErrors"),
+    ("netstat", r"IpExt:ReasmOverlaps", "ip.reasm_fails", "overlapping fragments (part of ReasmFails)"),
+    ("netstat", r"IpExt:(In|Out)(Mcast|Bcast)?(Pkts|Octets)|IpExt:In(NoECT|ECT0|ECT1|CE)Pkts", None, _TRAFFIC),
+    ("netstat", r"MPTcpExt:\w+", None,
+     "not a drop: MPTCP protocol events (options, subflows, fallbacks); its packets are counted by the TCP counters"),
+    # /proc/net/snmp6
+    ("snmp6", r"Ip6(InHdrErrors|InAddrErrors|InUnknownProtos|InTruncatedPkts|InTooBigErrors)", "ip.header_errors",
+     "received packets dropped: header, address, protocol, too big"),
+    ("snmp6", r"Ip6(InDiscards|OutDiscards)", "ip.discards", "discarded by IPv6 (or below it on output)"),
+    ("snmp6", r"Ip6InNoRoutes", "ip.in_no_routes", "received packets with no route"),
+    ("snmp6", r"Ip6OutNoRoutes", "ip.out_no_routes", "no route for a locally generated packet"),
+    ("snmp6", r"Ip6(ReasmFails|ReasmTimeout)", "ip.reasm_fails", "fragments not reassembled"),
+    ("snmp6", r"Ip6FragFails", "ip.frag_fails", "a packet that could not be fragmented"),
+    ("snmp6", r"Ip6(InReceives|InDelivers|OutForwDatagrams|OutRequests|OutTransmits|ReasmReqds|ReasmOKs|FragOKs|"
+              r"FragCreates|(In|Out)(Mcast|Bcast)?(Pkts|Octets)|In(NoECT|ECT0|ECT1|CE)Pkts)", None, _TRAFFIC),
+    ("snmp6", r"Icmp6(InErrors|OutErrors|InCsumErrors)", "ip.icmp_errors", "ICMPv6 messages dropped (InCsumErrors is part of InErrors)"),
+    ("snmp6", r"Icmp6OutRateLimitHost", None, "not a drop: ICMPv6 replies not generated (rate limit)"),
+    ("snmp6", r"Icmp6(In|Out)(Msgs|DestUnreachs|PktTooBigs|TimeExcds|ParmProblems|Echos|EchoReplies|GroupMembQueries|"
+              r"GroupMembResponses|GroupMembReductions|RouterSolicits|RouterAdvertisements|NeighborSolicits|"
+              r"NeighborAdvertisements|Redirects|MLDv2Reports|Type\d+)", None, _TRAFFIC),
+    ("snmp6", r"(Udp6|UdpLite6)(InDatagrams|OutDatagrams)", None, _TRAFFIC),
+    ("snmp6", r"(Udp6|UdpLite6)NoPorts", "socket.no_listener", "datagrams to a port nobody listens on (drop reason NO_SOCKET)"),
+    ("snmp6", r"(Udp6|UdpLite6)(InErrors|InCsumErrors|MemErrors)", "udp.in_errors", "receive errors"),
+    ("snmp6", r"(Udp6|UdpLite6)RcvbufErrors", "udp.rcvbuf_errors", "receive buffer full"),
+    ("snmp6", r"(Udp6|UdpLite6)SndbufErrors", "udp.sndbuf_errors", "send buffer full"),
+    ("snmp6", r"(Udp6|UdpLite6)IgnoredMulti", None, "not a drop: multicast datagrams no socket subscribed to"),
+    # /proc/net/softnet_stat columns (_procfs.SOFTNET_COLUMNS; unused columns and the CPU number)
+    ("softnet", r"dropped|flow_limit_count", "softnet.dropped", "the CPU's backlog was full (flow-limit drops are part of dropped)"),
+    ("softnet", r"time_squeeze", "softnet.time_squeeze", "not a drop by itself: NAPI ran out of budget (leads to ring drops)"),
+    ("softnet", r"processed|received_rps|cpu_collision|backlog_len|cpu|unused\d", None,
+     "not a drop: packets processed, steered or queued, lock contention, the CPU number, unused columns"),
+    # link statistics (_netlink.LINK_STATS)
+    ("link", r"rx_dropped", "nic.rx_dropped", "received packets dropped by the kernel"),
+    ("link", r"tx_dropped", "nic.tx_dropped", "packets dropped on transmit"),
+    ("link", r"rx_errors|rx_length_errors|rx_crc_errors|rx_frame_errors", "nic.rx_errors", "frames received in error (the parts of rx_errors)"),
+    ("link", r"rx_fifo_errors|rx_over_errors", "nic.rx_fifo", "receive FIFO or ring overruns"),
+    ("link", r"rx_missed_errors", "nic.rx_missed", "frames the NIC missed (no buffer)"),
+    ("link", r"tx_errors|tx_aborted_errors|tx_carrier_errors|tx_fifo_errors|tx_heartbeat_errors|tx_window_errors",
+     "nic.tx_errors", "frames not transmitted (the parts of tx_errors)"),
+    ("link", r"collisions", None, "not a drop: half-duplex collisions, retried by the NIC (a failure is tx_aborted_errors)"),
+    ("link", r"(rx|tx)_(packets|bytes|compressed)|multicast", None, _TRAFFIC),
+    # qdisc statistics
+    ("qdisc", r"drops", "qdisc.drops", "packets the qdisc dropped (netem loss included: qdisc.netem)"),
+    ("qdisc", r"overlimits|requeues", None, "not a drop: shaping delayed packets (overlimits) or the device pushed back (requeues)"),
+    ("qdisc", r"bytes|packets|backlog_bytes|qlen", None, _TRAFFIC),
+    # /proc/net/stat/*
+    ("stat", r"nf_conntrack:drop", "conntrack.drop", "new flows dropped: no entry could be allocated"),
+    ("stat", r"nf_conntrack:early_drop", "conntrack.early_drop", "entries evicted to make room"),
+    ("stat", r"nf_conntrack:insert_failed", "conntrack.insert_failed", "entries not inserted (a clash): packet dropped"),
+    ("stat", r"nf_conntrack:(invalid|icmp_error)", None,
+     "not a drop by itself: packets conntrack could not classify; a rule matching ctstate INVALID drops them "
+     "(netfilter.drop_hits, drop reason NETFILTER_DROP)"),
+    ("stat", r"nf_conntrack:(entries|clashres|found|new|ignore|delete|chainlength|insert|expect_new|expect_create|"
+             r"expect_delete|search_restart|searched|delete_list)", None, "not a drop: table events and lookups"),
+    ("stat", r"rt_cache:in_no_route", "ip.in_no_routes", "the same events as IpExt InNoRoutes"),
+    ("stat", r"rt_cache:(in_martian_src|in_martian_dst)", "ip.drop_reason",
+     "martian packets: no SNMP counter, rt_cache is not collected; the drop reasons IP_LOCALNET, IP_INVALID_SOURCE, ... "
+     "(NOT_SPECIFIED at ip_rcv_finish_core before 6.13) report them"),
+    ("stat", r"rt_cache:\w+", None, "not a drop: route lookups (the cache itself is gone since Linux 3.6)"),
+    ("stat", r"(arp_cache|ndisc_cache):(unresolved_discards|table_fulls|res_failed)", "ip.drop_reason",
+     "neighbour drops: the cache statistics are not collected (global to the host); the drop reasons NEIGH_QUEUEFULL, "
+     "NEIGH_CREATEFAIL, NEIGH_FAILED report them"),
+    ("stat", r"(arp_cache|ndisc_cache):\w+", None, "not a drop: neighbour table events"),
+    ("stat", r"synproxy:cookie_invalid", "netfilter.drop_reason",
+     "SYNPROXY dropped an ACK with an invalid cookie (drop reason NETFILTER_DROP; synproxy is not collected)"),
+    ("stat", r"synproxy:\w+", None, "not a drop: SYNPROXY events"),
+)
+
+
+def counter_mapping(source: str, name: str) -> Optional[Tuple[Optional[str], str]]:
+    """COUNTER_MAP's (finding id or None, why) for the counter ``name`` of ``source``; None when no row maps it."""
+    for src, pattern, fid, why in COUNTER_MAP:
+        if src == source and re.fullmatch(pattern, name):
+            return fid, why
+    return None
+
+
+def counters_markdown() -> str:
+    """COUNTER_MAP as docs/drop-reasons.md shows it."""
+    lines = ["| source | counters (pattern) | finding | why |", "|---|---|---|---|"]
+    for src, pattern, fid, why in COUNTER_MAP:
+        lines.append("| %s | `%s` | %s | %s |" % (src, pattern.replace("|", "\\|"), "`%s`" % fid if fid else "not a drop", why))
+    return "\n".join(lines) + "\n"
 
 # ------------------------------------------------------------------------------------------------
 # drop reasons (the drop_reasons fact layer; docs/drop-reasons.md renders these tables)
@@ -1592,4 +1795,5 @@ __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "FINDING_LAYERS", "SEVERITIES"
            "analyze_host", "targets_of", "interval_of", "link_symptoms", "sort_findings", "worst", "worst_severity",
            "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
            "WILSON_Z", "MIN_EVENTS", "thresholds_markdown", "DROP_REASON_NOISE", "DROP_REASON_FINDINGS", "DROP_REASON_AT",
-           "drop_reason_class", "drop_reasons_markdown"]
+           "drop_reason_class", "drop_reasons_markdown",
+           "COUNTER_MAP", "counter_mapping", "counters_markdown"]

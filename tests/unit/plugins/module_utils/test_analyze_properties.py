@@ -129,6 +129,13 @@ def _pair(fid: str, events: int, traffic: int, seconds: int) -> Tuple[Dict[str, 
         after["drop_reasons"] = {"available": True, "scope": "host", "method": "hist", "duration": float(seconds), "lost": 0,
                                  "events": [{"reason": reason, "location": location, "count": 0}]}
     event_paths, traffic_paths = EVENTS[fid]
+    for path in event_paths + traffic_paths:  # a counter the base snapshots lack (Icmp): zero in both
+        for doc in (before, after):
+            cur = doc
+            for p in path[:-1]:
+                cur = cur.setdefault(p, {}) if isinstance(cur, dict) else cur[p]
+            if isinstance(cur, dict):
+                cur.setdefault(path[-1], 0)
     for path in event_paths:
         _add(after, path, events)
     for path in traffic_paths:
