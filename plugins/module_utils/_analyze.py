@@ -1261,6 +1261,7 @@ def counters_markdown() -> str:
         lines.append("| %s | `%s` | %s | %s |" % (src, pattern.replace("|", "\\|"), "`%s`" % fid if fid else "not a drop", why))
     return "\n".join(lines) + "\n"
 
+
 # ------------------------------------------------------------------------------------------------
 # drop reasons (the drop_reasons fact layer; docs/drop-reasons.md renders these tables)
 # ------------------------------------------------------------------------------------------------
