@@ -30,6 +30,7 @@ ARGUMENT_SPEC: Dict[str, Any] = dict(
     probe_from=dict(type="str", choices=["controller", "host"], default="controller"),
     host=dict(type="str"),
     install_prerequisites=dict(type="bool", default=False),
+    drop_reasons=dict(type="bool", default=True),
 )
 PROBE_KEYS = frozenset(("host", "port", "target", "name") + tuple(_probe.DEFAULTS))
 
@@ -90,8 +91,9 @@ class ActionModule(ActionBase):
         interval = args["interval"]
         if not 0 <= interval <= MAX_INTERVAL:
             raise AnsibleActionFail("interval must be 0-%d seconds, got %s" % (MAX_INTERVAL, interval))
-        facts_args = dict(gather_subset=args["gather_subset"], containers=containers, namespaces=args["namespaces"],
-                          rules="drops")
+        # drop_reasons: false leaves the layer out; true records it where the kernel offers it (docs/drop-reasons.md)
+        subset = list(args["gather_subset"]) + ([] if args["drop_reasons"] else ["!drop_reasons"])
+        facts_args = dict(gather_subset=subset, containers=containers, namespaces=args["namespaces"], rules="drops")
         host = args["host"] or task_vars.get("inventory_hostname") or "localhost"
         self._install = bool(args["install_prerequisites"])
         self._prerequisites: Optional[Dict[str, Any]] = None

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _fileio
 from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import (
     PROC_MAX, RULESET_MAX, TC_MAX, InputError, read_text, run_bounded)
+from ansible_collections.netdiag.packetloss.plugins.module_utils import _dropreasons
 from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink, driver_stats, nft_tables
 from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs
@@ -25,7 +26,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils import _ruleset
 from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import parse_tc_qdisc_show
 from ansible_collections.netdiag.packetloss.plugins.module_utils._target import Target, entered
 
-LAYERS = ("tc", "netstat", "conntrack", "iptables")
+LAYERS = ("tc", "netstat", "conntrack", "iptables", "drop_reasons")
 IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")
 COMMAND_TIMEOUT = 60
 
@@ -113,6 +114,13 @@ class Collector:
         self.drops_only = rules == "drops"
         self.warnings: List[str] = []
         self._netlink: Optional[Netlink] = None
+        # drop_reasons: seconds between the two snapshots (set by the fact module), the recording, the target
+        # being collected and the one whose facts hold the host's recording
+        self.interval = 0.0
+        self._recorder: Optional[_dropreasons.Recorder] = None
+        self._recorded: Optional[Dict[str, Any]] = None
+        self._target_label: Optional[str] = None
+        self._recorded_with: Optional[str] = None
 
     def proc(self, rel: str) -> str:
         return os.path.join(self.proc_root or "/proc", rel)
@@ -258,9 +266,63 @@ class Collector:
         out.update(complete=True, unread=[])
         return out
 
+    # -- drop reasons (skb:kfree_skb, per host) ------------------------------------------------------
+    def drop_reasons(self) -> Dict[str, Any]:
+        """The kernel's drop reasons over the interval (see _dropreasons): started by the first snapshot, read and
+        stopped by the second, in the facts of the first target (the others say ``recorded_with``): the tracepoint
+        carries no namespace, the recording is the host's."""
+        label = self._target_label
+        if self._recorded_with is not None and label != self._recorded_with:
+            return {"available": True, "scope": "host", "recorded_with": self._recorded_with}
+        if self._recorded is not None:
+            if self._recorded.get("offered"):  # not recorded although offered: a warning of every snapshot
+                self.warnings.append("drop_reasons not recorded: %s" % self._recorded.get("reason"))
+            return self._recorded
+        if not self.live:
+            return self._dr_unavailable(_dropreasons.NOT_LIVE, "drop reasons are recorded on the live system, not in a copied /proc")
+        if not self.interval or self.interval <= 0:
+            return self._dr_unavailable(_dropreasons.NO_INTERVAL, "drop reasons are recorded over an interval: give interval > 0")
+        if self._recorder is None:
+            self._recorded_with = label
+            try:
+                self._recorder = _dropreasons.Recorder().start()
+            except _dropreasons.Unavailable as exc:
+                return self._dr_unavailable(exc.cause, str(exc))
+            except (OSError, InputError, ValueError) as exc:
+                return self._dr_unavailable(_dropreasons.FAILED, "drop reasons not recorded: %s" % exc)
+            rec = self._recorder
+            return {"available": True, "scope": "host", "state": "recording", "method": rec.method,
+                    "instance": rec.instance, "started": rec.started, "stale_removed": rec.stale_removed}
+        rec, self._recorder = self._recorder, None
+        try:
+            self._recorded = rec.stop()
+        except (OSError, InputError, ValueError) as exc:
+            self._recorded = {"available": False, "scope": "host", "cause": _dropreasons.FAILED, "offered": True,
+                              "reason": "drop reasons recorded but not read: %s" % exc}
+            self.warnings.append("drop_reasons not recorded: %s" % self._recorded["reason"])
+        for note in self._recorded.get("notes") or []:
+            if note.startswith("cannot remove") or "left mounted" in note:
+                self.warnings.append("drop_reasons: %s" % note)
+        return self._recorded
+
+    def _dr_unavailable(self, cause: str, reason: str) -> Dict[str, Any]:
+        self._recorded = {"available": False, "scope": "host", "cause": cause, "reason": reason,
+                          "offered": cause not in _dropreasons.NOT_OFFERED}
+        if self._recorded["offered"]:
+            self.warnings.append("drop_reasons not recorded: %s" % reason)
+        return self._recorded
+
+    def close(self) -> None:
+        """Undo what a recording set up (tracing instance, tracefs mount) if it is still running: the fact module
+        calls it however it ends."""
+        if self._recorder is not None:
+            rec, self._recorder = self._recorder, None
+            rec.close()
+
     # -- all of it -----------------------------------------------------------------------------------
     def collect(self, target: Target, layers: List[str]) -> Dict[str, Any]:
         started = time.time()
+        self._target_label = target.label
         out: Dict[str, Any] = {"target": target.as_dict()}
         with entered(target):
             try:

@@ -112,16 +112,20 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
     if interval and p.get("proc_root"):
         module.fail_json(msg="interval takes two snapshots of the live system: it cannot be combined with proc_root")
     collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
+    collector.interval = interval
     target_warnings: List[str] = []
     targets = _targets(module, target_warnings)
-    results = _snapshot(module, collector, targets, layers)
     ansible_facts: Dict[str, Any] = {}
-    if interval:
-        ansible_facts["packetloss_before"] = _facts(module, targets, results)
-        # every target's second snapshot starts at least interval seconds after its first one did
-        wake = max(float(r.get("timestamp") or 0) for r in results.values()) + interval
-        time.sleep(max(0.0, wake - time.time()))
+    try:  # a drop_reasons recording is undone however the module ends (fail_json and signals raise SystemExit)
         results = _snapshot(module, collector, targets, layers)
+        if interval:
+            ansible_facts["packetloss_before"] = _facts(module, targets, results)
+            # every target's second snapshot starts at least interval seconds after its first one did
+            wake = max(float(r.get("timestamp") or 0) for r in results.values()) + interval
+            time.sleep(max(0.0, wake - time.time()))
+            results = _snapshot(module, collector, targets, layers)
+    finally:
+        collector.close()
     ansible_facts["packetloss"] = _facts(module, targets, results)
     primary = results[targets[0].label]
     warnings = sorted(set(w for r in results.values() for w in r.get("warnings", [])) | set(target_warnings))

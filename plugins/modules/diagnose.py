@@ -42,6 +42,13 @@ options:
       - C(0) takes one snapshot, for the configuration findings only (netem qdiscs, random-drop rules, conntrack usage).
     type: float
     default: 5
+  drop_reasons:
+    description:
+      - Record the kernel's drop reasons (C(skb:kfree_skb), per host) over O(interval) where the kernel offers them (the
+        C(drop_reasons) layer of M(netdiag.packetloss.packetloss_facts)). C(false) leaves the layer out.
+      - Recorded only when both snapshots are one module run, that is without O(probes).
+    type: bool
+    default: true
   thresholds:
     description:
       - 'Threshold overrides by finding id or layer, for example C({"netfilter.drop_hits": {"severity": "info"}}).'

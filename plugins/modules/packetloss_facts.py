@@ -11,7 +11,16 @@ description:
   - Reads, in one module call, what the manual drop hunt reads with C(netstat -i), C(ip -s link), C(ethtool -S),
     C(tc -s qdisc), C(netstat -s), the conntrack sysctls and C(iptables -nvL) / C(nft list ruleset).
   - Layers C(tc) (see M(netdiag.packetloss.tc_facts)), C(netstat) (M(netdiag.packetloss.netstat_facts)),
-    C(conntrack) (M(netdiag.packetloss.conntrack_facts)) and C(iptables) (M(netdiag.packetloss.iptables_facts)).
+    C(conntrack) (M(netdiag.packetloss.conntrack_facts)), C(iptables) (M(netdiag.packetloss.iptables_facts)) and
+    C(drop_reasons).
+  - C(drop_reasons) records the kernel's drop reasons (the C(skb:kfree_skb) tracepoint, with the reason and code location of
+    every packet freed as dropped) over O(interval), through tracefs in a tracing instance of its own
+    (C(/sys/kernel/tracing/instances/netdiag-PID-EPOCH)), aggregated by a hist trigger where the kernel has them,
+    else read from a bounded event buffer (lost events are counted). tracefs is mounted if it is not, and the
+    system is left as found (instance removed, tracefs unmounted), also when the module fails or is killed. The
+    tracepoint carries no namespace, so the recording is per HOST, in the facts of the first target only. It needs
+    root, a live system and O(interval) > 0; where it cannot be recorded the layer says why and the other layers
+    are still returned (see docs/drop-reasons.md).
   - A layer that cannot be read is returned with C(available=false) and the reason; the others are still returned.
   - Inside a layer each source is read on its own; the layer's C(sources) says which were read and why others were
     not (see M(netdiag.packetloss.netstat_facts) and M(netdiag.packetloss.conntrack_facts)).
@@ -97,6 +106,20 @@ ansible_facts:
         - C(targets) maps every target's label to the same structure when O(containers) or O(namespaces) is used.
       type: dict
       returned: always
+      contains:
+        drop_reasons:
+          description:
+            - The C(drop_reasons) layer (of the first target; the others hold C(scope=host) and C(recorded_with)).
+            - C(available), C(scope) (always C(host)), C(method) (C(hist) or C(buffer)), C(events) (a list of
+              C(reason), C(location), C(count), the largest first; C(reason) is null on kernels without reasons),
+              C(total) events, C(lost) (events recorded but not aggregated, see C(lost_source)), C(duration) seconds,
+              C(reasons_named), C(location_symbols), C(instance), C(mounted), C(stale_removed) (instances of killed
+              runs removed) and C(notes).
+            - In C(packetloss_before), C(state=recording). Unavailable - C(available=false) - with C(cause) (no_tracefs,
+              no_event, no_root, denied, no_interval, not_live, failed), C(reason) and C(offered) (false when this
+              kernel or this run does not offer the layer at all, rather than failing to read it).
+          type: dict
+          returned: when C(drop_reasons) is in O(gather_subset)
     packetloss_before:
       description: The first of the two snapshots O(interval) takes, structured as C(packetloss).
       type: dict

@@ -111,7 +111,7 @@ def test_case(case: Dict[str, Any]) -> None:
     for f in findings:  # the shape every finding has
         assert set(f) >= {"id", "layer", "severity", "kind", "target", "subject", "summary", "evidence", "explanation",
                           "remediation", "remediation_args", "advice", "explained_by", "host"}
-        assert f["layer"] in _analyze.LAYERS and f["id"].split(".")[0] == f["layer"]
+        assert f["layer"] in _analyze.FINDING_LAYERS and f["id"].split(".")[0] == f["layer"]
         assert f["severity"] in _analyze.SEVERITIES and f["host"] == "h1"
         assert f["remediation"] in (None,) + _analyze.REMEDIATIONS
         assert f["advice"] and f["explanation"] and "\n" not in f["summary"]

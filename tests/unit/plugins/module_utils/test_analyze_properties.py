@@ -100,6 +100,16 @@ EVENTS: Dict[str, Tuple[List[Tuple[Any, ...]], List[Tuple[Any, ...]]]] = dict(_s
     "tcp.attempt_fails": ([("netstat", "snmp", "Tcp", "AttemptFails")], [("netstat", "snmp", "Tcp", "ActiveOpens")]),
     "udp.in_errors": ([("netstat", "snmp", "Udp", "InErrors")], [("netstat", "snmp", "Udp", "InDatagrams")]),
 })
+# drop-reason findings: their events are the count of one (reason, location) of the host's drop_reasons layer
+DROP_EVENTS = {
+    "netfilter.drop_reason": ("NETFILTER_DROP", "nft_do_chain"), "qdisc.drop_reason": ("QDISC_DROP", "__dev_xmit_skb"),
+    "nic.drop_reason": ("NOT_SPECIFIED", "do_xdp_generic"), "softnet.drop_reason": ("CPU_BACKLOG", "enqueue_to_backlog"),
+    "ip.drop_reason": ("IP_RPFILTER", "ip_rcv_finish_core"), "tcp.drop_reason": ("TCP_OFO_DROP", "tcp_data_queue"),
+    "udp.drop_reason": ("UDP_CSUM", "__udp4_lib_rcv"), "socket.drop_reason": ("SOCKET_RCVBUFF", "udp_queue_rcv_one_skb"),
+    "socket.no_listener": ("NO_SOCKET", "__udp4_lib_rcv"), "drops.unexplained": ("NOT_SPECIFIED", "mydriver_poll"),
+    "drops.noise": ("QUEUE_PURGE", "tcp_disconnect"),
+}
+EVENTS.update((fid, ([("drop_reasons", "events", 0, "count")], [])) for fid in DROP_EVENTS)
 COUNTER_IDS = sorted(i for i, th in _analyze.THRESHOLDS.items() if "min_delta" in th)
 
 
@@ -114,7 +124,18 @@ def _pair(fid: str, events: int, traffic: int, seconds: int) -> Tuple[Dict[str, 
     before["timestamp"] = 1000.0
     after = copy.deepcopy(before)
     after["timestamp"] = 1000.0 + seconds
+    if fid in DROP_EVENTS:
+        reason, location = DROP_EVENTS[fid]
+        after["drop_reasons"] = {"available": True, "scope": "host", "method": "hist", "duration": float(seconds), "lost": 0,
+                                 "events": [{"reason": reason, "location": location, "count": 0}]}
     event_paths, traffic_paths = EVENTS[fid]
+    for path in event_paths + traffic_paths:  # a counter the base snapshots lack (Icmp): zero in both
+        for doc in (before, after):
+            cur = doc
+            for p in path[:-1]:
+                cur = cur.setdefault(p, {}) if isinstance(cur, dict) else cur[p]
+            if isinstance(cur, dict):
+                cur.setdefault(path[-1], 0)
     for path in event_paths:
         _add(after, path, events)
     for path in traffic_paths:
