@@ -23,7 +23,8 @@ def names(path: str) -> List[Tuple[str, str]]:
 
 
 def test_the_saved_kernels() -> None:
-    assert [os.path.basename(p) for p in FILES][:1] == ["names_6.18.txt"]
+    """This machine's kernel (6.18) and the VM lab's (Debian's 6.1): the issue's floor."""
+    assert {"names_6.18.txt", "names_6.1.txt"} <= set(os.path.basename(p) for p in FILES)
 
 
 @pytest.mark.parametrize("path", FILES, ids=os.path.basename)
