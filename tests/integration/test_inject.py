@@ -22,6 +22,13 @@ def loss_percent(ip: str, count: int = 20) -> int:
     return int(m.group(1))
 
 
+def no_loss(ip: str) -> bool:
+    """0% loss in one of two 20-SYN runs. hping3 waits about a second after its last SYN: on a loaded machine one
+    late SYN-ACK reads as a loss (seen once in CI-like runs). The faults lose about half the SYNs of a run, so two
+    runs without a loss cannot come from them (0.5 ** 40): the second run only forgives a late reply."""
+    return loss_percent(ip) == 0 or loss_percent(ip) == 0
+
+
 def playbook(name: str, *extra: str) -> Tuple[Dict[str, int], str]:
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, os.path.join(ROOT, "playbooks", name)] + list(extra),
@@ -46,7 +53,7 @@ def test_random_drop_and_inject_on_the_host_lab(host_lab: str) -> None:
         r = ok(run_task("random_drop", state="absent", container="nginx"))
         assert r["changed"] and sorted(x["chain"] for x in r["removed"]) == ["INPUT", "OUTPUT"]
         assert r["target"]["kind"] == "container"
-        assert loss_percent(ip) == 0
+        assert no_loss(ip)
         assert container_drops() == []
         # inject.yml puts the seed's rules back (netem: not on this kernel)
         extra = ["-e", '{"packetloss_inject_containers": ["nginx"], "packetloss_inject_netem": false}']
@@ -73,7 +80,7 @@ def test_remediate_playbook_on_the_host_lab(host_lab: str) -> None:
         recap, out = playbook("remediate.yml", *extra)
         assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
         assert "every cause removed is gone" in out
-        assert container_drops() == [] and loss_percent(ip) == 0
+        assert container_drops() == [] and no_loss(ip)
         recap, out = playbook("remediate.yml", *extra)
         assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
     finally:
