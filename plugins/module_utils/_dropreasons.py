@@ -249,7 +249,10 @@ def _read(path: str) -> str:
 
 
 def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
+    """Write a tracefs control file. A ``trigger`` file is opened for appending: opened with O_TRUNC it removes every
+    trigger of the event first (so a ``:pause`` written that way replaced the histogram with an empty one)."""
+    flags = os.O_APPEND if os.path.basename(path) == "trigger" else os.O_TRUNC
+    fd = os.open(path, os.O_WRONLY | flags | getattr(os, "O_CLOEXEC", 0))
     try:
         os.write(fd, text.encode())
     finally:

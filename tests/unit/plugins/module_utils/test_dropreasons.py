@@ -262,3 +262,16 @@ def test_recorder_takes_the_hist_path_where_the_kernel_offers_it(tmp_path: Any, 
     assert out["method"] == "hist" and out["lost"] == 2 and out["total"] == 146 and out["location_symbols"] is True
     assert out["events"][0] == {"reason": "NETFILTER_DROP", "location": "nf_hook_slow", "count": 123}
     assert os.listdir(str(root / "instances")) == []
+
+
+def test_trigger_files_are_written_without_truncating(tmp_path: Any) -> None:
+    """Opening an event's trigger file with O_TRUNC removes all its triggers: the ':pause' written that way replaced
+    the histogram with an empty one (seen on the VM lab's 6.1: every recording read 0 hits). Trigger writes append;
+    other control files (enable, buffer_size_kb) are truncated as echo > does."""
+    trigger, enable = tmp_path / "trigger", tmp_path / "enable"
+    trigger.write_text("hist:keys=reason\n")
+    enable.write_text("1\n")
+    _dropreasons._write(str(trigger), "hist:keys=reason:pause\n")
+    _dropreasons._write(str(enable), "0")
+    assert trigger.read_text() == "hist:keys=reason\nhist:keys=reason:pause\n"
+    assert enable.read_text() == "0"
