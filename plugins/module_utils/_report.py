@@ -11,21 +11,17 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import datetime
-import html
 import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
-    LAYERS, SEVERITIES, analyze_host, interval_of, layer_coverage, not_read, targets_of, worst_severity)
+    LAYERS, SEVERITIES, analyze_host, host_causes, interval_of, layer_coverage, not_read, targets_of, worst_severity)
 
 SCHEMA = "netdiag.packetloss/target-report/v1"
 SUMMARY_SCHEMA = "netdiag.packetloss/summary/v1"
 SHORT = {"info": "info", "warning": "warn", "critical": "crit"}
-COLORS = {None: "#e6f4ea", "info": "#e3eefc", "warning": "#fff1c2", "critical": "#f9d0d0", "n/a": "#eeeeee"}
-# the cell of a layer read in part and without a finding: grey too, never the green of a clean layer
-PARTIAL_COLOR = "#eeeeee"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -153,6 +149,7 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
         "counts": _counts(findings),
         "targets": targets,
         "findings": findings,
+        "causes": host_causes(findings),
         "probes": probe_rows,
         "unmatched_probes": unmatched,
     }
@@ -262,6 +259,61 @@ def summary_table(diagnoses: Any) -> str:
     for host, u in unread:
         state = "n/a" if u["state"] == "unread" else "partial"
         lines.append("%s %s %s %s: %s" % (state, host, u["target"], u["layer"], u["reason"]))
+    return "\n".join(lines)
+
+
+def _probe_badness(probes: List[Dict[str, Any]]) -> float:
+    return max([100.0 if p["failed"] else float(p["loss_percent"] or 0) for p in probes] or [0.0])
+
+
+def target_order(row: Dict[str, Any]) -> Tuple[Any, ...]:
+    """Worst first: by the worst finding, then the layers not read, the probe loss, the findings, host and target."""
+    return (-_rank(row["worst"]), -len(row["not_read"]), -_probe_badness(row["probes"]),
+            -sum(row["counts"].values()), str(row["host"]), row["target"])
+
+
+def console_summary(diagnoses: Any, worst: int = 20, report_dir: Optional[str] = None, missing: Iterable[str] = ()) -> str:
+    """The fleet summary printed at the end of a run, bounded whatever the fleet's size: the totals, then the worst
+    ``worst`` findings above info, layers not read in full and rows of the summary table (worst targets first),
+    each with how many more there are (every one is in summary.txt and the reports)."""
+    ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds)
+    total = dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES)
+    above = [f for d in ds for f in d.get("findings") or [] if _rank(f.get("severity")) >= 1]
+    above.sort(key=lambda f: (-_rank(f["severity"]), str(f.get("host")), f["target"], f["id"], f["subject"]))
+    unread = [(str(d.get("host")), u) for d in ds for u in d.get("unread") or unread_rows(d) if u["state"] != "not_collected"]
+    clean = sum(1 for r in rows if not r["not_read"] and _rank(r["worst"]) < 1)
+    n = max(0, int(worst))
+    lines = ["%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); %d target(s) without a finding "
+             "above info and read in full; %d layer(s) not read in full" % (
+                 len(rows), len(ds), total["critical"], total["warning"], total["info"], clean, len(unread))]
+    missing = sorted(str(h) for h in missing)
+    if missing:
+        lines.append("no diagnosis from %d host(s): %s" % (len(missing), ", ".join(missing[:n]) + (" ..." if len(missing) > n else "")))
+
+    def more(count: int, what: str) -> None:
+        if count > n:
+            lines.append("... and %d more %s (see the reports)" % (count - n, what))
+
+    if above:
+        lines += ["", "Findings above info (worst %d of %d):" % (min(n, len(above)), len(above))]
+        lines += ["%s: %s %s %s: %s" % (f.get("host"), f["severity"], f["target"], f["id"], f["summary"]) for f in above[:n]]
+        more(len(above), "finding(s) above info")
+    if unread:
+        lines += ["", "Layers not read in full (%d of %d):" % (min(n, len(unread)), len(unread))]
+        lines += ["%s %s %s %s: %s" % ("n/a" if u["state"] == "unread" else "partial", host, u["target"], u["layer"], u["reason"])
+                  for host, u in unread[:n]]
+        more(len(unread), "layer(s) not read in full")
+    top = sorted(rows, key=target_order)[:n]
+    if top:
+        header = ["HOST", "TARGET"] + [l.upper() for l in LAYERS] + ["PROBE LOSS"]
+        table = [header] + [[str(r["host"]), r["target"]] + [_cell(r["layers"][l]) for l in LAYERS] + [r["probe"]] for r in top]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        lines += ["", "Worst targets (%d of %d; '.' clean, 'n/a' not read, 'partial' read in part):" % (len(top), len(rows))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+        more(len(rows), "target(s)")
+    if report_dir:
+        lines += ["", "reports: %s/report.html (also report.md, junit.xml, summary.json, summary.txt, HOST/TARGET.json)" % report_dir]
     return "\n".join(lines)
 
 
@@ -398,119 +450,91 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
 # HTML
 # ------------------------------------------------------------------------------------------------
 
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
-h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}h3{margin-top:1.5em}
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.heat td.cell{text-align:center;min-width:5.5em;font-size:12px}table.heat td.cell a{color:inherit;text-decoration:none}
-.sev{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px}
-.critical{background:#f9d0d0}.warning{background:#fff1c2}.info{background:#e3eefc}
-details{border:1px solid #ddd;border-radius:4px;margin:.6em 0;padding:.3em .8em}summary{cursor:pointer}
-code{background:#f4f4f4;padding:0 3px}.muted{color:#777}
-"""
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _anchor(host: str, label: str, index: int) -> str:
     return "f-%s-%s-%d" % (safe_name(host), safe_name(label), index)
 
 
+_SEV_CLASS = {None: "clean", "n/a": "na", "info": "info", "warning": "warning", "critical": "critical"}
+
+
+def _html_cell(cell: Dict[str, Any], cov: Dict[str, Any], href: Optional[str]) -> Dict[str, Any]:
+    sev = cell.get("severity")
+    read = cell.get("read", "read")
+    cls = "partial" if sev is None and read != "read" else _SEV_CLASS.get(sev, "clean")
+    title = cell.get("subject") if cell.get("id") else (cov.get("reason") if read != "read" else None)
+    return {"cls": cls, "rank": _rank(sev) if sev in SEVERITIES else (-1 if cls in ("na", "partial") else -2),
+            "text": _cell(cell), "href": href, "title": title}
+
+
+def _html_finding(f: Dict[str, Any], anchor: str) -> Dict[str, Any]:
+    tables, facts = evidence_parts(f["evidence"])
+    return {"anchor": anchor, "open": False, "severity": f["severity"], "id": f["id"], "summary": f["summary"],
+            "explanation": f["explanation"], "remediation": f.get("remediation"),
+            "remediation_args": json.dumps(f.get("remediation_args") or {}, sort_keys=True), "advice": f.get("advice") or "",
+            "explained": _explained(f) + (" and %d more on other targets of the host" % f["explained_by_others"]
+                                          if f.get("explained_by_others") else ""),
+            "facts": facts, "tables": [(title, [(c["name"], _num(c.get("before")), _num(c.get("after")), _num(c.get("delta")),
+                                                 _num(c.get("rate"))) for c in rows]) for title, rows in tables]}
+
+
 def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
-    """A self-contained page (inline CSS, no scripts): heat map, probes, every finding with its evidence."""
+    """A self-contained page (inline CSS and JS, nothing fetched; _report_html.PAGE, rendered with Jinja2): worst
+    first and grouped by host, clean hosts and targets collapsed into counts, filters by severity, layer, host and
+    finding id, sortable columns, and the evidence of every finding."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils import _report_html  # pylint: disable=import-outside-toplevel
     ds = _diagnoses(diagnoses)
     s = summary(ds, report_dir)
-    out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-           "<title>Packet-loss diagnosis</title><style>%s</style></head><body>" % _CSS,
-           "<h1>Packet-loss diagnosis</h1>",
-           "<p>Generated %s for %d host(s), %d target(s): <span class=\"sev critical\">%d critical</span> "
-           "<span class=\"sev warning\">%d warning</span> <span class=\"sev info\">%d info</span></p>" % (
-               _e(s["generated_at"]), s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"],
-               s["counts"]["info"])]
-    out.append("<h2>Heat map: hosts x layers</h2><p class=\"muted\">Each cell: the worst finding of the layer "
-               "(click for its evidence); green: clean, grey: layer not read (n/a) or read in part (partial).</p>")
-    out.append("<table class=\"heat\"><tr><th>host</th><th>target</th>%s<th>probe loss</th></tr>" % "".join(
-        "<th>%s</th>" % _e(l) for l in LAYERS))
-    by_host: Dict[str, List[Tuple[Dict[str, Any], str, Dict[str, Any]]]] = {}
-    for d, label, t in _rows(ds):
-        by_host.setdefault(str(d["host"]), []).append((d, label, t))
-    for host, rows in by_host.items():
-        for i, (d, label, t) in enumerate(rows):
-            cells = []
-            if i == 0:
-                cells.append("<th rowspan=\"%d\">%s</th>" % (len(rows), _e(host)))
-            cells.append("<td>%s</td>" % _e(label))
-            for layer in LAYERS:
-                cell = t["worst_by_layer"][layer]
-                sev = cell["severity"]
-                text = _e(_cell(cell))
-                if cell.get("id"):
-                    index = next(n for n, f in enumerate(t["findings"]) if f["layer"] == layer and f["severity"] == sev)
-                    text = "<a href=\"#%s\" title=\"%s\">%s</a>" % (_anchor(host, label, index), _e(cell["subject"]), text)
-                color = PARTIAL_COLOR if sev is None and cell.get("read", "read") != "read" else COLORS.get(sev, "#fff")
-                cov = t["layers"].get(layer) or {}
-                if cell.get("read", "read") != "read" and not cell.get("id"):
-                    text = "<span title=\"%s\">%s</span>" % (_e(cov.get("reason") or ""), text)
-                cells.append("<td class=\"cell\" style=\"background:%s\">%s</td>" % (color, text))
-            cells.append("<td>%s</td>" % _e(_probe_cell(t["probes"])))
-            out.append("<tr>%s</tr>" % "".join(cells))
-    out.append("</table>")
-    probes = [(d["host"], p) for d in ds for p in d["probes"]]
-    if probes:
-        out.append("<h2>Probes</h2><table><tr><th>from host</th><th>probe</th><th>target</th><th>sent</th>"
-                   "<th>answered</th><th>loss %</th><th>rtt min / avg / max / p50 / p95 (ms)</th></tr>")
-        for host, p in probes:
-            rtt = p.get("rtt_ms") or {}
-            loss = "failed: %s" % _e(p["msg"]) if p["failed"] else _e(_num(p["loss_percent"]))
-            out.append("<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
-                       "<td class=\"num\">%s</td><td class=\"num\">%s</td></tr>" % (
-                           _e(host), _e(p["name"]), _e(p["target"]), _e(_num(p["sent"])), _e(_num(p["answered"])), loss,
-                           _e(" / ".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95")))))
-        out.append("</table>")
-    out.append("<h2>Findings</h2>")
+    groups: Dict[str, Dict[str, Any]] = {}
+    sections: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+    clean_targets = 0
+    ids = set()
     for d, label, t in _rows(ds):
         host = str(d["host"])
-        out.append("<h3>%s / %s</h3>" % (_e(host), _e(label)))
-        out.append("<p class=\"muted\">Snapshots %s and %s, interval %s s.</p>" % (
-            _e(t["snapshots"]["before"]), _e(t["snapshots"]["after"] or "-"), _e(_num(t["interval"]))))
-        missing = _missing(t)
-        if missing or t["warnings"]:
-            out.append("<ul>%s%s</ul>" % ("".join("<li>layer %s %s: %s</li>" % (_e(l), _e(st), _e(r)) for l, st, r in missing),
-                                          "".join("<li>warning: %s</li>" % _e(w) for w in t["warnings"])))
-        if not t["findings"]:
-            out.append("<p>No findings.</p>")
-        for n, f in enumerate(t["findings"]):
-            out.append(_html_finding(f, _anchor(host, label, n)))
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _html_finding(f: Dict[str, Any], anchor: str) -> str:
-    parts = ["<details id=\"%s\"%s><summary><span class=\"sev %s\">%s</span> <code>%s</code> %s</summary>" % (
-        anchor, " open" if _rank(f["severity"]) >= 1 else "", _e(f["severity"]), _e(f["severity"]), _e(f["id"]),
-        _e(f["summary"]))]
-    parts.append("<p><b>Why:</b> %s</p>" % _e(f["explanation"]))
-    if f.get("remediation"):
-        parts.append("<p><b>Fix:</b> remediation <code>%s</code> %s; by hand: %s</p>" % (
-            _e(f["remediation"]), _e(json.dumps(f.get("remediation_args") or {}, sort_keys=True)), _e(f.get("advice") or "")))
-    else:
-        parts.append("<p><b>Advice:</b> %s</p>" % _e(f.get("advice") or ""))
-    if f.get("explained_by"):
-        parts.append("<p><b>Explained by:</b> %s</p>" % _e(_explained(f)))
-    tables, facts = evidence_parts(f["evidence"])
-    if facts:
-        rows_html = "".join("<tr><th>%s</th><td><code>%s</code></td></tr>" % (_e(k), _e(v)) for k, v in facts)
-        parts.append("<table>%s</table>" % rows_html)
-    for title, rows in tables:
-        parts.append("<table><tr><th>%s</th><th>before</th><th>after</th><th>delta</th><th>rate/s</th></tr>%s</table>" % (
-            _e(title), "".join("<tr><td>%s</td>%s</tr>" % (_e(c["name"]), "".join(
-                "<td class=\"num\">%s</td>" % _e(_num(c.get(k))) for k in ("before", "after", "delta", "rate")))
-                for c in rows)))
-    parts.append("</details>")
-    return "".join(parts)
+        g = groups.setdefault(host, {"host": host, "rows": [], "clean": 0, "key": None})
+        row = {"host": host, "target": label, "worst": t["worst"], "counts": t["counts"],
+               "not_read": not_read(t.get("layers") or {}), "probes": t["probes"]}
+        key = target_order(row)
+        g["key"] = key if g["key"] is None else min(g["key"], key)
+        if not row["not_read"] and _rank(t["worst"]) < 1 and _probe_badness(t["probes"]) == 0:
+            g["clean"] += 1
+            clean_targets += 1
+            continue
+        cells, layers = [], []
+        for layer in LAYERS:
+            cell = t["worst_by_layer"][layer]
+            href = None
+            if cell.get("id"):
+                index = next(n for n, f in enumerate(t["findings"]) if f["layer"] == layer and f["severity"] == cell["severity"])
+                href = _anchor(host, label, index)
+            if cell.get("id") or cell.get("read", "read") != "read":
+                layers.append(layer)
+            cells.append(_html_cell(cell, t["layers"].get(layer) or {}, href))
+        fids = sorted(set(f["id"] for f in t["findings"]))
+        ids.update(fids)
+        sev = _SEV_CLASS.get(t["worst"], "clean") if _rank(t["worst"]) >= 1 or not row["not_read"] else "na"
+        g["rows"].append((key, {"target": label, "sev": sev, "worst": t["worst"] or ("n/a" if row["not_read"] else "clean"),
+                                "rank": _rank(t["worst"]) if t["worst"] else (-1 if row["not_read"] else -2),
+                                "layers": " ".join(layers), "ids": " ".join(fids), "cells": cells,
+                                "nfindings": len(t["findings"]), "loss": _probe_badness(t["probes"]),
+                                "probe": _probe_cell(t["probes"])}))
+        sections.append((key, {
+            "host": host, "target": label, "sev": sev, "layers": " ".join(layers), "ids": " ".join(fids),
+            "before": t["snapshots"]["before"], "after": t["snapshots"]["after"] or "-", "interval": _num(t["interval"]),
+            "missing": _missing(t), "warnings": t["warnings"],
+            "findings": [_html_finding(f, _anchor(host, label, n)) for n, f in enumerate(t["findings"])]}))
+    ordered = sorted((g for g in groups.values() if g["rows"]), key=lambda g: g["key"])
+    hosts = []
+    for order, g in enumerate(ordered):
+        hosts.append({"host": g["host"], "order": order, "clean": g["clean"],
+                      "rows": [r for _k, r in sorted(g["rows"], key=lambda kr: kr[0])]})
+    probes = [{"host": d["host"], "name": p["name"], "target": p["target"], "sent": _num(p["sent"]),
+               "answered": _num(p["answered"]), "loss": "failed: %s" % p["msg"] if p["failed"] else _num(p["loss_percent"]),
+               "rtt": " / ".join(_num((p.get("rtt_ms") or {}).get(k)) for k in ("min", "avg", "max", "p50", "p95"))}
+              for d in ds for p in d["probes"]]
+    return _report_html.render({
+        "s": s, "layers": LAYERS, "ids": sorted(ids), "hosts": hosts, "clean_targets": clean_targets,
+        "clean_hosts": sorted(g["host"] for g in groups.values() if not g["rows"]), "probes": probes,
+        "targets": [sec for _k, sec in sorted(sections, key=lambda ks: ks[0])]})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -612,12 +636,18 @@ def _finding_text(f: Dict[str, Any]) -> str:
 FLEET_FILES = ("summary.json", "summary.txt", "report.md", "report.html", "junit.xml")
 
 
+def dump_json(doc: Any) -> str:
+    """Machine-read JSON: sorted keys, no indent and no padding, so that Python's C encoder writes it (an indent
+    disables it, and costs two thirds of the reports' time at 20,000 targets: docs/report-scale.md)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str) + "\n"
+
+
 def target_files(diagnoses: Any) -> List[Dict[str, str]]:
     """[{path, content}]: HOST/TARGET.json for every target, paths relative to the report directory."""
     out = []
     for d, label, _t in _rows(diagnoses):
         out.append({"path": "%s/%s.json" % (safe_name(d["host"]), safe_name(label)),
-                    "content": json.dumps(target_report(d, label), indent=2, sort_keys=True, default=str) + "\n"})
+                    "content": dump_json(target_report(d, label))})
     return out
 
 
@@ -626,7 +656,7 @@ def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity:
     """[{path, content}] of the fleet reports (FLEET_FILES), paths relative to the report directory."""
     ds = _diagnoses(diagnoses)
     return [
-        {"path": "summary.json", "content": json.dumps(summary(ds, report_dir), indent=2, sort_keys=True, default=str) + "\n"},
+        {"path": "summary.json", "content": dump_json(summary(ds, report_dir))},
         {"path": "summary.txt", "content": summary_table(ds) + "\n"},
         {"path": "report.md", "content": markdown(ds, report_dir)},
         {"path": "report.html", "content": render_html(ds, report_dir)},
@@ -635,4 +665,5 @@ def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity:
 
 
 __all__ = ["SCHEMA", "host_diagnosis", "console_message", "unread_rows", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
-           "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts"]
+           "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts", "console_summary",
+           "dump_json", "target_order"]

@@ -150,12 +150,20 @@ def test_html_is_self_contained_balanced_and_links_the_heat_map(fleet: List[Dict
     parser = _Tags()
     parser.feed(page)
     assert parser.stack == []
-    assert "script" not in parser.seen and "link" not in parser.seen and "http" not in page.replace("http-equiv", "")
-    assert page.count("<table class=\"heat\">") == 1
-    assert "background:%s" % _report.COLORS["critical"] in page and "background:%s" % _report.COLORS["n/a"] in page
+    # one file that works offline: inline CSS and JS only, nothing fetched
+    assert "link" not in parser.seen and "img" not in parser.seen and " src=" not in page and "http" not in page
+    assert parser.seen.count("script") == 1 and parser.seen.count("style") == 1
+    assert page.count("<table id=\"grid\">") == 1
+    assert "class=\"c critical\"" in page and "class=\"c na\"" in page
     anchors = [h[1:] for h in parser.hrefs if h.startswith("#")]
     assert anchors and set(anchors) <= set(parser.ids)  # every heat map cell links to a finding's evidence
     assert "rule ipv4 filter INPUT #1 (nft)" in page and "<td>packets</td>" in page
+    # worst first, grouped by host: web1's critical target first; db1 is clean: collapsed into a count
+    rows = [(r.split('data-host="')[1].split('"')[0], r.split('data-sev="')[1].split('"')[0])
+            for r in page.split("<tr ")[1:] if "data-sev=" in r]
+    assert rows[0] == ("web1", "critical") and ("db1", "clean") not in rows[:-1]
+    assert "1 clean host(s)" in page and ">db1<" not in page.split("id=\"clean-hosts\"")[0]
+    assert "web1 / container:nginx" in page and "db1 / host" not in page
 
 
 def test_html_and_markdown_escape_what_comes_from_hosts(seed: Dict[str, Any]) -> None:
@@ -164,7 +172,7 @@ def test_html_and_markdown_escape_what_comes_from_hosts(seed: Dict[str, Any]) ->
     f["summary"] = "<script>alert(1)</script> | x"
     f["evidence"]["rule"]["spec"] = "-m comment --comment \"</td><img src=x>\""
     page = _report.render_html([evil])
-    assert "<script>" not in page and "&lt;script&gt;" in page and "<img" not in page
+    assert page.count("<script>") == 1 and "<script>alert" not in page and "&lt;script&gt;" in page and "<img" not in page
     md = _report.markdown([evil])
     assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt; \\| x" in md
     # evidence goes into code spans, where Markdown renders no HTML
@@ -248,8 +256,9 @@ def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:
     assert "**3 layer(s) not read in full: not known to be clean**" in md
     assert "- layer nic read in part: not read: /proc/1/net/dev: no permission" in md
     page = _report.render_html([d])
-    assert page.count("background:%s\"><span title=" % _report.PARTIAL_COLOR) == 3
-    assert ">n/a</span>" in page and ">partial</span>" in page
+    assert page.count("<td class=\"c partial\" data-k=\"-1\" title=\"not read: ") == 2
+    assert "<td class=\"c na\" data-k=\"-1\" title=\"iptables-nft-save: not installed\">n/a<" in page
+    assert "data-sev=\"clean\"" not in page  # neither target is shown clean
     # the diagnose role's JUnit: never a pass
     root = ET.fromstring(_report.junit([d]))
     assert root.get("skipped") == "3" and root.get("failures") == "0"
