@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils import _report
 
 
 def _safe_join(dest: str, rel: Any) -> str:
@@ -52,7 +55,8 @@ class ActionModule(ActionBase):
     """Runs in the controller process: no module is sent anywhere, whatever host the task is for."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("dest", "files", "mode"))
+    _VALID_ARGS = frozenset(("dest", "files", "mode", "hosts", "var", "write", "fail_severity", "max_probe_loss",
+                             "summary_worst"))
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -60,6 +64,13 @@ class ActionModule(ActionBase):
         dest, files, mode = args.get("dest"), args.get("files"), args.get("mode", "0644")
         if not isinstance(dest, str) or not dest:
             raise AnsibleActionFail("dest (a directory on the controller) is required")
+        if (files is None) == (args.get("hosts") is None):
+            raise AnsibleActionFail("give either files (a list of {path, content}) or hosts (whose diagnoses to report)")
+        if files is None:
+            files = self._diagnosis_reports(args, task_vars or {}, result, dest)
+            if not files:
+                result.update(changed=False, dest=os.path.abspath(os.path.expanduser(dest)), written=[])
+                return result
         if not isinstance(files, list) or not all(isinstance(f, dict) and "path" in f and "content" in f for f in files):
             raise AnsibleActionFail("files must be a list of {path, content}")
         try:
@@ -82,5 +93,91 @@ class ActionModule(ActionBase):
                     path, exc.strerror or exc, " (written before it: %s)" % ", ".join(written) if written else ""))
             written.append(path)
         # Reports are the run's output on the controller, not a change to a managed host.
-        result.update(changed=False, dest=dest, written=written)
+        result.update(changed=False, dest=dest, written=written if args.get("hosts") is None else
+                      [p for p in written if os.path.basename(p) in _report.FLEET_FILES and os.path.dirname(p) == dest])
+        if args.get("hosts") is not None:
+            result["target_files"] = len(written) - len(result["written"])
         return result
+
+    def _diagnosis_reports(self, args: Dict[str, Any], task_vars: Dict[str, Any], result: Dict[str, Any],
+                           dest: str) -> List[Dict[str, str]]:
+        """The reports of the diagnoses of ``hosts`` (and the console summary, into ``result``), computed here on plain
+        data read from hostvars once: not by a filter over Ansible's lazily templated containers, whose output Ansible
+        would post-process again (12-15 times the cost at 20,000 targets, docs/report-scale.md)."""
+        hosts, var = args.get("hosts"), args.get("var", "packetloss_diagnosis")
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise AnsibleActionFail("hosts must be a list of inventory host names")
+        if not isinstance(var, str) or not var:
+            raise AnsibleActionFail("var must be the name of the variable that holds each host's diagnosis")
+        try:
+            worst = int(args.get("summary_worst", 20))
+            max_loss = float(args.get("max_probe_loss", 0.0))
+        except (TypeError, ValueError):
+            raise AnsibleActionFail("summary_worst must be an integer and max_probe_loss a number")
+        if worst < 0:
+            raise AnsibleActionFail("summary_worst must be 0 or more")
+        fail_severity = args.get("fail_severity", "warning")
+        write = self._bool(args.get("write", True), "write")
+        diagnoses, missing = _plain_diagnoses(task_vars.get("hostvars"), hosts, var)
+        report_dir = os.path.abspath(os.path.expanduser(dest))
+        try:
+            result["summary"] = _report.console_summary(diagnoses, worst, report_dir if write else None, missing)
+            if not write:
+                return []
+            return _report.target_files(diagnoses) + _report.fleet_files(diagnoses, report_dir, fail_severity, max_loss)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise AnsibleActionFail("cannot render the reports: %s" % to_text(exc))
+
+    @staticmethod
+    def _bool(value: Any, name: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise AnsibleActionFail("%s must be a boolean, got %r" % (name, value))
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts, lists, strings and numbers: one walk over what hostvars hands out (Ansible's own containers and
+    tagged strings), so the renderers never touch a lazy proxy."""
+    if isinstance(value, dict):
+        return dict((str(k), _plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value) if type(value) is not str else value  # pylint: disable=unidiomatic-typecheck
+    return value
+
+
+def _plain_diagnoses(hostvars: Any, hosts: List[str], var: str) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """Each host's diagnosis as plain data, taken from hostvars once; the hosts without one.
+
+    The value as it was set (HostVars.raw_get: the diagnose task's facts are data, not templates), so that no lazily
+    templated container is walked; only a value that is not already a diagnosis (a template, say) goes through
+    the templating of hostvars[host]."""
+    out: List[Dict[str, Any]] = []
+    missing: List[str] = []
+    if hostvars is None:
+        raise AnsibleActionFail("no hostvars in the task's variables")
+    for host in hosts:
+        try:
+            value = None
+            if host in hostvars:
+                raw = hostvars.raw_get(host) if hasattr(hostvars, "raw_get") else None
+                value = raw.get(var) if isinstance(raw, dict) else None
+                if not _is_diagnosis(value):
+                    value = hostvars[host].get(var)
+        except Exception as exc:  # pylint: disable=broad-except  # an undefined or broken variable: named, not a traceback
+            raise AnsibleActionFail("cannot read %s of %s: %s" % (var, host, to_text(exc)))
+        if _is_diagnosis(value):
+            out.append(_plain(value))
+        else:
+            missing.append(host)
+    return out, missing
+
+
+def _is_diagnosis(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("targets"), dict)

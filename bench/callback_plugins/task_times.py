@@ -1,0 +1,51 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Wall time of each task (from its start to the start of the next, or the end of the play) into $TASK_TIMES_FILE,
+for bench/report_scale.py."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = """
+name: task_times
+type: aggregate
+short_description: task wall times into a JSON file (bench only)
+description: Task name -> seconds, written to the file named by TASK_TIMES_FILE at the end of the run.
+"""
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "task_times"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: dict = {}
+        self.current = None
+        self.start = 0.0
+
+    def _close(self) -> None:
+        if self.current is not None:
+            self.times[self.current] = self.times.get(self.current, 0.0) + time.monotonic() - self.start
+            self.current = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):  # pylint: disable=unused-argument
+        self._close()
+        self.current, self.start = task.get_name(), time.monotonic()
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
+
+    def v2_playbook_on_play_start(self, play):  # pylint: disable=unused-argument
+        self._close()
+
+    def v2_playbook_on_stats(self, stats):  # pylint: disable=unused-argument
+        self._close()
+        with open(os.environ["TASK_TIMES_FILE"], "w") as f:
+            json.dump(self.times, f)
