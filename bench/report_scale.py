@@ -30,6 +30,7 @@ import copy
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,8 +140,7 @@ class Fleet:
 
 def report_work(diagnoses: List[Dict[str, Any]], report_dir: str, worst: int = 20) -> Tuple[List[Dict[str, str]], str]:
     """What the role's two tasks compute, on plain data (the baseline)."""
-    files = _report.target_files(diagnoses) + _report.fleet_files(diagnoses, report_dir, "warning", 0.0)
-    return files, _report.console_summary(diagnoses, worst, report_dir)
+    return _report.report_set(diagnoses, report_dir, "warning", 0.0, worst)
 
 
 def write_files(dest: str, files: List[Dict[str, str]]) -> None:
@@ -156,9 +156,9 @@ PLAYBOOK = """---
   hosts: all
   gather_facts: false
   tasks:
-    - name: The host's diagnosis, as the diagnose task would set it
-      ansible.builtin.set_fact:
-        packetloss_diagnosis: "{{ lookup('ansible.builtin.file', fleet_dir ~ '/' ~ inventory_hostname ~ '.json') | from_json }}"
+    - name: The host's diagnosis, as the diagnose task sets it (ansible_facts)
+      load_diagnosis:
+        src: "{{ fleet_dir }}/{{ inventory_hostname }}.json"
 
 - name: The diagnose role's report and summary tasks (measured)
   hosts: all
@@ -171,7 +171,7 @@ PLAYBOOK = """---
 """
 
 
-def run_role(fleet_dir: str, hosts: List[str], report_dir: str, forks: int = 2) -> Dict[str, Any]:
+def run_role(fleet_dir: str, hosts: List[str], report_dir: str, forks: int = 4) -> Dict[str, Any]:
     work = tempfile.mkdtemp(prefix="report-scale-")
     inventory = os.path.join(work, "inventory.yml")
     with open(inventory, "w") as f:
@@ -184,6 +184,7 @@ def run_role(fleet_dir: str, hosts: List[str], report_dir: str, forks: int = 2) 
     times = os.path.join(work, "times.json")
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "bench", "callback_plugins"),
+               ANSIBLE_ACTION_PLUGINS=os.path.join(ROOT, "bench", "action_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="task_times", TASK_TIMES_FILE=times, ANSIBLE_FORKS=str(forks),
                ANSIBLE_NOCOLOR="1")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -227,30 +228,40 @@ def main() -> None:
     print("fleet %d x %d built in %.1f s: targets by worst %s; diagnosis JSON %.1f MB" % (
         args.hosts, args.targets, build_s, ", ".join("%s %d (%.1f%%)" % (k, v, 100.0 * v / n) for k, v in sorted(worst.items())),
         sum(os.path.getsize(os.path.join(fleet_dir, p)) for p in os.listdir(fleet_dir)) / 1e6))
-    base_times = []
+    base_times, base_cpu = [], []
     for _ in range(args.repeat):
         plain = [_read_json(os.path.join(fleet_dir, "%s.json" % d["host"])) for d in diagnoses]  # what the role gets
-        t = time.monotonic()
+        shutil.rmtree(os.path.join(work, "reports-baseline"), ignore_errors=True)
+        t, c = time.monotonic(), time.process_time()
         files, console = report_work(plain, os.path.join(work, "reports-baseline"))
+        write_files(os.path.join(work, "reports-baseline"), files)  # the same work: the files written too
         base_times.append(time.monotonic() - t)
+        base_cpu.append(time.process_time() - c)
     html = next(f["content"] for f in files if f["path"] == "report.html")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     result: Dict[str, Any] = {"hosts": args.hosts, "targets": args.targets, "baseline_s": statistics.median(base_times),
+                              "baseline_cpu_s": statistics.median(base_cpu), "load_average": os.getloadavg(),
                               "baseline_runs": base_times, "bench_process_peak_rss_mb": rss,
                               "html_mb": len(html.encode()) / 1e6, "files": len(files),
                               "console_lines": console.count("\n") + 1, "console_bytes": len(console)}
-    write_files(os.path.join(work, "reports-baseline"), files)
     if not args.baseline_only:
         runs = [run_role(fleet_dir, [d["host"] for d in diagnoses], os.path.join(work, "reports-role"))
                 for _ in range(args.repeat)]
-        print(json.dumps(runs[0]["tasks"], indent=1))
         report_s = [_task(r, "Write the per-target JSON reports") for r in runs]
         summary_s = [_task(r, "Print the findings above info") for r in runs]
         both = [a + b for a, b in zip(report_s, summary_s)]
+        cpu = [_task(r, "Write the per-target JSON reports", "cpu") + _task(r, "Print the findings above info", "cpu") for r in runs]
+        mem = [_task(r, "Print the findings above info", "memory") for r in runs]
+        feed = [_task(r, "The host's diagnosis", "memory") for r in runs]
         result.update(report_task_s=statistics.median(report_s), summary_task_s=statistics.median(summary_s),
                       role_s=statistics.median(both), role_runs=both, ratio=statistics.median(both) / result["baseline_s"],
+                      role_cpu_s=statistics.median(cpu), ratio_cpu=statistics.median(cpu) / result["baseline_cpu_s"],
                       run_wall_s=statistics.median(r["wall"] for r in runs),
                       run_peak_rss_mb=max((r["peak_rss_mb"] or 0) for r in runs),
+                      controller_rss_mb_after_feed=max(m["main_rss_mb"] for m in feed),
+                      controller_rss_mb_after_reports=max(m["main_rss_mb"] for m in mem),
+                      workers_max_rss_mb_after_feed=max(m["workers_max_rss_mb"] for m in feed),
+                      workers_max_rss_mb_after_reports=max(m["workers_max_rss_mb"] for m in mem),
                       role_console_lines=runs[0]["console_lines"])
         same = _compare(os.path.join(work, "reports-baseline"), os.path.join(work, "reports-role"))
         result["role_reports_equal_baseline"] = same
@@ -262,9 +273,9 @@ def _read_json(path: str) -> Any:
         return json.load(f)
 
 
-def _task(run: Dict[str, Any], prefix: str) -> float:
-    """A task's time (the callback names role tasks "ROLE : NAME")."""
-    return next(v for k, v in run["tasks"].items() if k.split(" : ")[-1].startswith(prefix))
+def _task(run: Dict[str, Any], prefix: str, what: str = "wall") -> Any:
+    """A task's wall or cpu time, or its memory (the callback names role tasks "ROLE : NAME")."""
+    return next(v for k, v in run["tasks"][what].items() if k.split(" : ")[-1].startswith(prefix))
 
 
 def _compare(a: str, b: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 
 from ansible.plugins.callback import CallbackBase
@@ -27,17 +28,35 @@ class CallbackModule(CallbackBase):
     def __init__(self) -> None:
         super().__init__()
         self.times: dict = {}
+        self.cpu: dict = {}
+        self.memory: dict = {}
+        self.cpu_start = self.rss_start = 0.0
         self.current = None
         self.start = 0.0
+
+    @staticmethod
+    def _cpu() -> float:
+        """CPU seconds of this process and of its reaped workers."""
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    @staticmethod
+    def _rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024.0
 
     def _close(self) -> None:
         if self.current is not None:
             self.times[self.current] = self.times.get(self.current, 0.0) + time.monotonic() - self.start
+            self.cpu[self.current] = self.cpu.get(self.current, 0.0) + self._cpu() - self.cpu_start
+            # the peak of the workers reaped so far (a worker is a fork of this process: its RSS counts the facts)
+            self.memory[self.current] = {"main_rss_mb": self._rss_mb(), "workers_max_rss_mb": resource.getrusage(
+                resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0, "main_rss_mb_before": self.rss_start}
             self.current = None
 
     def v2_playbook_on_task_start(self, task, is_conditional):  # pylint: disable=unused-argument
         self._close()
-        self.current, self.start = task.get_name(), time.monotonic()
+        self.current, self.start, self.cpu_start, self.rss_start = task.get_name(), time.monotonic(), self._cpu(), self._rss_mb()
 
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
@@ -48,4 +67,4 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats):  # pylint: disable=unused-argument
         self._close()
         with open(os.environ["TASK_TIMES_FILE"], "w") as f:
-            json.dump(self.times, f)
+            json.dump({"wall": self.times, "cpu": self.cpu, "memory": self.memory}, f)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import html
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -165,7 +166,7 @@ def console_message(diagnosis: Dict[str, Any], severity: str = "warning") -> str
     if not above:
         infos = len(diagnosis.get("findings") or [])
         parts.append("no findings above info (%d info)" % infos)
-    for u in diagnosis.get("unread") or unread_rows(diagnosis):
+    for u in diagnosis["unread"] if "unread" in diagnosis else unread_rows(diagnosis):
         if u["state"] == "not_collected":
             continue
         parts.append("%s %s %s: %s" % ("n/a" if u["state"] == "unread" else "partly read", u["target"], u["layer"], u["reason"]))
@@ -217,9 +218,9 @@ def summary_rows(diagnoses: Any) -> List[Dict[str, Any]]:
     return rows
 
 
-def summary(diagnoses: Any, report_dir: Optional[str] = None) -> Dict[str, Any]:
+def summary(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     ds = _diagnoses(diagnoses)
-    rows = summary_rows(ds)
+    rows = summary_rows(ds) if rows is None else rows
     return {"schema": SUMMARY_SCHEMA, "generated_at": ds[0].get("generated_at") if ds else now_iso(),
             "hosts": len(ds), "targets": len(rows), "worst": worst_severity(f for d in ds for f in d["findings"]),
             "counts": dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES), "report_dir": report_dir,
@@ -240,11 +241,11 @@ def _cell(cell: Dict[str, Any]) -> str:
     return text + (" (partial)" if partial else "")
 
 
-def summary_table(diagnoses: Any) -> str:
+def summary_table(diagnoses: Any, rows: Optional[List[Dict[str, Any]]] = None) -> str:
     """The fleet summary as a plain-text table: host, target, worst finding per layer, probe loss."""
     header = ["HOST", "TARGET"] + [l.upper() for l in LAYERS] + ["PROBE LOSS"]
     table = [header]
-    rows = summary_rows(diagnoses)
+    rows = summary_rows(diagnoses) if rows is None else rows
     for r in rows:
         table.append([str(r["host"]), r["target"]] + [_cell(r["layers"][l]) for l in LAYERS] + [r["probe"]])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -254,7 +255,7 @@ def summary_table(diagnoses: Any) -> str:
     lines.append("%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); '.' clean, 'n/a' not read, "
                  "'partial' read in part" % (len(rows), len(_diagnoses(diagnoses)), total["critical"], total["warning"],
                                              total["info"]))
-    unread = [(str(d.get("host")), u) for d in _diagnoses(diagnoses) for u in d.get("unread") or unread_rows(d)
+    unread = [(str(d.get("host")), u) for d in _diagnoses(diagnoses) for u in (d["unread"] if "unread" in d else unread_rows(d))
               if u["state"] != "not_collected"]
     for host, u in unread:
         state = "n/a" if u["state"] == "unread" else "partial"
@@ -272,16 +273,17 @@ def target_order(row: Dict[str, Any]) -> Tuple[Any, ...]:
             -sum(row["counts"].values()), str(row["host"]), row["target"])
 
 
-def console_summary(diagnoses: Any, worst: int = 20, report_dir: Optional[str] = None, missing: Iterable[str] = ()) -> str:
+def console_summary(diagnoses: Any, worst: int = 20, report_dir: Optional[str] = None, missing: Iterable[str] = (),
+                    rows: Optional[List[Dict[str, Any]]] = None) -> str:
     """The fleet summary printed at the end of a run, bounded whatever the fleet's size: the totals, then the worst
     ``worst`` findings above info, layers not read in full and rows of the summary table (worst targets first),
     each with how many more there are (every one is in summary.txt and the reports)."""
     ds = _diagnoses(diagnoses)
-    rows = summary_rows(ds)
+    rows = summary_rows(ds) if rows is None else rows
     total = dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES)
     above = [f for d in ds for f in d.get("findings") or [] if _rank(f.get("severity")) >= 1]
     above.sort(key=lambda f: (-_rank(f["severity"]), str(f.get("host")), f["target"], f["id"], f["subject"]))
-    unread = [(str(d.get("host")), u) for d in ds for u in d.get("unread") or unread_rows(d) if u["state"] != "not_collected"]
+    unread = [(str(d.get("host")), u) for d in ds for u in (d["unread"] if "unread" in d else unread_rows(d)) if u["state"] != "not_collected"]
     clean = sum(1 for r in rows if not r["not_read"] and _rank(r["worst"]) < 1)
     n = max(0, int(worst))
     lines = ["%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); %d target(s) without a finding "
@@ -336,8 +338,20 @@ def _is_counters(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, dict) and "name" in x and "delta" in x for x in v)
 
 
+_PARTS: Optional[Dict[int, Any]] = None  # evidence_parts by id(evidence), while report_set renders every file
+
+
 def evidence_parts(evidence: Dict[str, Any]) -> Tuple[List[Tuple[str, List[Dict[str, Any]]]], List[Tuple[str, str]]]:
     """(counter tables [(title, rows)], other facts [(key, text)]) of a finding's evidence."""
+    if _PARTS is not None:
+        key = id(evidence)
+        if key not in _PARTS:
+            _PARTS[key] = _evidence_parts(evidence)
+        return _PARTS[key]
+    return _evidence_parts(evidence)
+
+
+def _evidence_parts(evidence: Dict[str, Any]) -> Tuple[List[Tuple[str, List[Dict[str, Any]]]], List[Tuple[str, str]]]:
     tables: List[Tuple[str, List[Dict[str, Any]]]] = []
     facts: List[Tuple[str, str]] = []
     for key in sorted(evidence, key=lambda k: (k != "counters", k)):
@@ -392,9 +406,9 @@ def _md(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
+def markdown(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> str:
     ds = _diagnoses(diagnoses)
-    s = summary(ds, report_dir)
+    s = summary(ds, report_dir, rows)
     out = ["# Packet-loss diagnosis", ""]
     out.append("Generated %s for %d host(s), %d target(s): **%d critical, %d warning, %d info** finding(s)." % (
         s["generated_at"], s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"], s["counts"]["info"]))
@@ -406,7 +420,7 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
     out.append("|---" * (len(LAYERS) + 3) + "|")
     for r in s["rows"]:
         out.append("| %s | %s | %s | %s |" % (_md(r["host"]), _md(r["target"]),
-                                              " | ".join(_md(_cell(r["layers"][l])) for l in LAYERS), _md(r["probe"])))
+                                              " | ".join(_cell(r["layers"][l]) for l in LAYERS), _md(r["probe"])))
     probes = [(d["host"], p) for d in ds for p in d["probes"]]
     if probes:
         out += ["", "## Probes", "", "| from host | probe | target | sent | answered | loss % | rtt min/avg/max/p50/p95 ms |",
@@ -418,7 +432,12 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
                 "failed: " + _md(p["msg"]) if p["failed"] else _num(p["loss_percent"]),
                 "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95"))))
     out += ["", "## Findings"]
+    quiet = 0
     for d, label, t in _rows(ds):
+        if not t["findings"] and not t["warnings"] and not any(
+                _state(c) != "read" for c in (t.get("layers") or {}).values()):
+            quiet += 1  # read in full, nothing found: its row in the summary says so
+            continue
         out += ["", "### %s / %s" % (_md(d["host"]), _md(label)), ""]
         out.append("Snapshots %s and %s (interval %s s)." % (
             t["snapshots"]["before"], t["snapshots"]["after"] or "-", _num(t["interval"])))
@@ -437,11 +456,13 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
             tables, facts = evidence_parts(f["evidence"])
             for key, text in facts:
                 out.append("- %s: `%s`" % (key, text.replace("`", "'").replace("\n", " ")))
-            for title, rows in tables:
+            for title, counters in tables:
                 out += ["", "| %s | before | after | delta | rate/s |" % _md(title), "|---|---|---|---|---|"]
-                for c in rows:
+                for c in counters:
                     out.append("| %s | %s | %s | %s | %s |" % (
                         _md(c["name"]), _num(c.get("before")), _num(c.get("after")), _num(c.get("delta")), _num(c.get("rate"))))
+    if quiet:
+        out += ["", "%d more target(s) read in full without findings (each a row of the summary above)." % quiet]
     out.append("")
     return "\n".join(out)
 
@@ -477,13 +498,15 @@ def _html_finding(f: Dict[str, Any], anchor: str) -> Dict[str, Any]:
                                                  _num(c.get("rate"))) for c in rows]) for title, rows in tables]}
 
 
-def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
+def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> str:
     """A self-contained page (inline CSS and JS, nothing fetched; _report_html.PAGE, rendered with Jinja2): worst
     first and grouped by host, clean hosts and targets collapsed into counts, filters by severity, layer, host and
     finding id, sortable columns, and the evidence of every finding."""
     from ansible_collections.netdiag.packetloss.plugins.module_utils import _report_html  # pylint: disable=import-outside-toplevel
     ds = _diagnoses(diagnoses)
-    s = summary(ds, report_dir)
+    rows = summary_rows(ds) if rows is None else rows
+    s = summary(ds, report_dir, rows)
+    by_key = dict(((str(r["host"]), r["target"]), r) for r in rows)
     groups: Dict[str, Dict[str, Any]] = {}
     sections: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
     clean_targets = 0
@@ -491,8 +514,8 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
     for d, label, t in _rows(ds):
         host = str(d["host"])
         g = groups.setdefault(host, {"host": host, "rows": [], "clean": 0, "key": None})
-        row = {"host": host, "target": label, "worst": t["worst"], "counts": t["counts"],
-               "not_read": not_read(t.get("layers") or {}), "probes": t["probes"]}
+        row = by_key.get((host, label)) or {"host": host, "target": label, "worst": t["worst"], "counts": t["counts"],
+                                            "not_read": not_read(t.get("layers") or {}), "probes": t["probes"]}
         key = target_order(row)
         g["key"] = key if g["key"] is None else min(g["key"], key)
         if not row["not_read"] and _rank(t["worst"]) < 1 and _probe_badness(t["probes"]) == 0:
@@ -508,7 +531,8 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
                 href = _anchor(host, label, index)
             if cell.get("id") or cell.get("read", "read") != "read":
                 layers.append(layer)
-            cells.append(_html_cell(cell, t["layers"].get(layer) or {}, href))
+            clean = cell.get("severity") is None and cell.get("read", "read") == "read"
+            cells.append(None if clean else _html_cell(cell, t["layers"].get(layer) or {}, href))  # None: '.
         fids = sorted(set(f["id"] for f in t["findings"]))
         ids.update(fids)
         sev = _SEV_CLASS.get(t["worst"], "clean") if _rank(t["worst"]) >= 1 or not row["not_read"] else "na"
@@ -520,7 +544,7 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
         sections.append((key, {
             "host": host, "target": label, "sev": sev, "layers": " ".join(layers), "ids": " ".join(fids),
             "before": t["snapshots"]["before"], "after": t["snapshots"]["after"] or "-", "interval": _num(t["interval"]),
-            "missing": _missing(t), "warnings": t["warnings"],
+            "missing": _missing(t) if row["not_read"] else [], "warnings": t["warnings"],
             "findings": [_html_finding(f, _anchor(host, label, n)) for n, f in enumerate(t["findings"])]}))
     ordered = sorted((g for g in groups.values() if g["rows"]), key=lambda g: g["key"])
     hosts = []
@@ -542,63 +566,94 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+def _xattr(value: Any) -> str:
+    """An XML attribute value, quoted (line breaks and tabs kept as character references, as ElementTree does)."""
+    return '"%s"' % html.escape(str(value), True).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+
+
+def _attrs(**attrs: Any) -> str:
+    return "".join(" %s=%s" % (k, _xattr(v)) for k, v in attrs.items())
+
+
+def _case(classname: str, name: str, children: List[Tuple[str, Dict[str, Any], Optional[str]]]) -> str:
+    """A <testcase> with its children (tag, attributes, text), indented as the rest of the file; ``classname``
+    already an attribute value (_xattr)."""
+    head = "    <testcase classname=%s name=%s" % (classname, _xattr(name))
+    if not children:
+        return head + " />"
+    parts = [head + ">"]
+    for tag, attrs, text in children:
+        parts.append("      <%s%s%s" % (tag, _attrs(**attrs), " />" if text is None else ">%s</%s>" % (
+            html.escape(text, False), tag)))
+    parts.append("    </testcase>")
+    return "\n".join(parts)
+
+
 def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float = 0.0) -> str:
     """One test suite per host; a test case per target and layer (failing on a finding of at least
     ``fail_severity``, else skipped when the layer was not read in full) and per probe (failing above
-    ``max_probe_loss`` %). The compliance gate (_compliance.junit) is the one that fails on unread layers."""
+    ``max_probe_loss`` %). The compliance gate (_compliance.junit) is the one that fails on unread layers.
+
+    Written as text (escaped by xml.sax.saxutils): an ElementTree of 180,000 test cases costs seconds at 20,000
+    targets (docs/report-scale.md)."""
     if fail_severity not in SEVERITIES:
         raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
     ds = _diagnoses(diagnoses)
-    root = ET.Element("testsuites", name="netdiag.packetloss diagnose")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
+    suites: List[str] = []
+    floor = _rank(fail_severity)
     for d in ds:
         host = str(d["host"])
-        suite = ET.SubElement(root, "testsuite", name=host, timestamp=str(d.get("generated_at") or ""))
         counts = {"tests": 0, "failures": 0, "skipped": 0}
+        cases: List[str] = []
         for label, t in d["targets"].items():
+            by_layer: Dict[str, List[Dict[str, Any]]] = {}
+            for f in t["findings"]:
+                by_layer.setdefault(f["layer"], []).append(f)
+            classname = _xattr("%s.%s" % (host, label))
             for layer in LAYERS:
-                case = ET.SubElement(suite, "testcase", classname="%s.%s" % (host, label), name=layer)
                 counts["tests"] += 1
                 cov = t["layers"].get(layer, {})
-                bad = [f for f in t["findings"] if f["layer"] == layer and _rank(f["severity"]) >= _rank(fail_severity)]
+                state = _state(cov)
+                layer_findings = by_layer.get(layer, [])
+                bad = [f for f in layer_findings if _rank(f["severity"]) >= floor]
+                children: List[Tuple[str, Dict[str, Any], Optional[str]]] = []
                 if bad:
                     counts["failures"] += 1
-                    failure = ET.SubElement(case, "failure", type=worst_severity(bad) or "",
-                                            message="; ".join("%s: %s" % (f["id"], f["summary"]) for f in bad))
-                    failure.text = "\n\n".join(_finding_text(f) for f in bad)
-                    if _state(cov) != "read":
-                        failure.set("message", failure.get("message", "") + " (layer %s: %s)" % (
-                            _STATE_WORDS.get(_state(cov), "not read"), cov.get("reason")))
+                    message = "; ".join("%s: %s" % (f["id"], f["summary"]) for f in bad)
+                    if state != "read":
+                        message += " (layer %s: %s)" % (_STATE_WORDS.get(state, "not read"), cov.get("reason"))
+                    children.append(("failure", {"type": worst_severity(bad) or "", "message": message},
+                                     "\n\n".join(_finding_text(f) for f in bad)))
                 else:
-                    others = [f for f in t["findings"] if f["layer"] == layer]
-                    if _state(cov) != "read":  # never a pass: not known to be clean
+                    if state != "read":  # never a pass: not known to be clean
                         counts["skipped"] += 1
-                        ET.SubElement(case, "skipped", message="n/a - layer %s: %s" % (
-                            _STATE_WORDS.get(_state(cov), "not read"), cov.get("reason")))
-                    if others:
-                        ET.SubElement(case, "system-out").text = "\n\n".join(_finding_text(f) for f in others)
+                        children.append(("skipped", {"message": "n/a - layer %s: %s" % (
+                            _STATE_WORDS.get(state, "not read"), cov.get("reason"))}, None))
+                    if layer_findings:
+                        children.append(("system-out", {}, "\n\n".join(_finding_text(f) for f in layer_findings)))
+                cases.append(_case(classname, layer, children) if children else
+                             "    <testcase classname=%s name=\"%s\" />" % (classname, layer))
         for p in d["probes"]:
-            case = ET.SubElement(suite, "testcase", classname="%s.probe" % host, name=p["name"])
             counts["tests"] += 1
+            children = []
             if p["failed"]:
                 counts["failures"] += 1
-                ET.SubElement(case, "failure", type="probe", message="probe failed: %s" % p["msg"])
+                children.append(("failure", {"type": "probe", "message": "probe failed: %s" % p["msg"]}, None))
             elif (p["loss_percent"] or 0) > max_probe_loss:
                 counts["failures"] += 1
                 rtt = p.get("rtt_ms") or {}
-                ET.SubElement(case, "failure", type="loss",
-                              message="%s%% loss (%s of %s answered) to %s" % (
-                                  _num(p["loss_percent"]), p["answered"], p["sent"], p["name"])).text = (
-                    "rtt ms min/avg/max/p50/p95: %s" % "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95")))
+                children.append(("failure", {"type": "loss", "message": "%s%% loss (%s of %s answered) to %s" % (
+                    _num(p["loss_percent"]), p["answered"], p["sent"], p["name"])},
+                    "rtt ms min/avg/max/p50/p95: %s" % "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95"))))
+            cases.append(_case(_xattr("%s.probe" % host), p["name"], children))
         for k, v in counts.items():
-            suite.set(k, str(v))
             totals[k] += v
-        suite.set("errors", "0")
-    for k, v in totals.items():
-        root.set(k, str(v))
-    root.set("errors", "0")
-    _indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        head = "  <testsuite%s" % _attrs(name=host, timestamp=str(d.get("generated_at") or ""), errors=0, **counts)
+        suites.append(head + (">\n" + "\n".join(cases) + "\n  </testsuite>" if cases else " />"))
+    root = "<testsuites%s" % _attrs(name="netdiag.packetloss diagnose", errors=0, **totals)
+    body = (">\n" + "\n".join(suites) + "\n</testsuites>") if suites else " />"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + root + body + "\n"
 
 
 def _indent(elem: ET.Element, level: int = 0) -> None:
@@ -652,18 +707,38 @@ def target_files(diagnoses: Any) -> List[Dict[str, str]]:
 
 
 def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning",
-                max_probe_loss: float = 0.0) -> List[Dict[str, str]]:
-    """[{path, content}] of the fleet reports (FLEET_FILES), paths relative to the report directory."""
+                max_probe_loss: float = 0.0, rows: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, str]]:
+    """[{path, content}] of the fleet reports (FLEET_FILES), paths relative to the report directory; ``rows``: the
+    summary rows when the caller has them (summary_rows), computed once for every file."""
     ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds) if rows is None else rows
     return [
-        {"path": "summary.json", "content": dump_json(summary(ds, report_dir))},
-        {"path": "summary.txt", "content": summary_table(ds) + "\n"},
-        {"path": "report.md", "content": markdown(ds, report_dir)},
-        {"path": "report.html", "content": render_html(ds, report_dir)},
+        {"path": "summary.json", "content": dump_json(summary(ds, report_dir, rows))},
+        {"path": "summary.txt", "content": summary_table(ds, rows) + "\n"},
+        {"path": "report.md", "content": markdown(ds, report_dir, rows)},
+        {"path": "report.html", "content": render_html(ds, report_dir, rows)},
         {"path": "junit.xml", "content": junit(ds, fail_severity, max_probe_loss)},
     ]
 
 
+def report_set(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
+               worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Dict[str, str]], str]:
+    """What the diagnose role's report task makes of the play's diagnoses (plain data): the files ([] unless
+    ``write``: target_files and fleet_files) and the console summary (console_summary), the summary rows computed
+    once for all of them."""
+    global _PARTS  # pylint: disable=global-statement
+    ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds)
+    console = console_summary(ds, worst, report_dir if write else None, missing, rows)
+    if not write:
+        return [], console
+    _PARTS = {}  # the diagnoses are alive throughout: each evidence's parts computed once for the three formats
+    try:
+        return target_files(ds) + fleet_files(ds, report_dir, fail_severity, max_probe_loss, rows), console
+    finally:
+        _PARTS = None
+
+
 __all__ = ["SCHEMA", "host_diagnosis", "console_message", "unread_rows", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
            "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts", "console_summary",
-           "dump_json", "target_order"]
+           "dump_json", "target_order", "report_set"]

@@ -48,7 +48,7 @@ code{background:#f4f4f4;padding:0 3px}.muted{color:#777}.hide{display:none}
 <table id="grid"><thead><tr><th class="s" data-t="t">host</th><th class="s" data-t="t">target</th><th class="s" data-t="n">worst</th>{% for l in layers %}<th class="s" data-t="n">{{ l }}</th>{% endfor %}<th class="s" data-t="n">findings</th><th class="s" data-t="n">probe loss</th></tr></thead>
 <tbody>
 {% for h in hosts %}{% for r in h.rows %}<tr class="{{ 'first' if loop.first else '' }}" data-host="{{ h.host }}" data-sev="{{ r.sev }}" data-layers="{{ r.layers }}" data-ids="{{ r.ids }}" data-g="{{ h.order }}"><td>{{ h.host }}</td><td>{{ r.target }}</td><td class="c {{ r.sev }}" data-k="{{ r.rank }}">{{ r.worst }}</td>
-{% for c in r.cells %}<td class="c {{ c.cls }}" data-k="{{ c.rank }}"{% if c.title %} title="{{ c.title }}"{% endif %}>{% if c.href %}<a href="#{{ c.href }}">{{ c.text }}</a>{% else %}{{ c.text }}{% endif %}</td>{% endfor %}
+{% for c in r.cells %}{% if c %}<td class="c {{ c.cls }}" data-k="{{ c.rank }}"{% if c.title %} title="{{ c.title }}"{% endif %}>{% if c.href %}<a href="#{{ c.href }}">{{ c.text }}</a>{% else %}{{ c.text }}{% endif %}</td>{% else %}<td class="c clean" data-k="-2">.</td>{% endif %}{% endfor %}
 <td class="n" data-k="{{ r.nfindings }}">{{ r.nfindings }}</td><td data-k="{{ r.loss }}">{{ r.probe }}</td></tr>
 {% endfor %}{% if h.clean %}<tr data-host="{{ h.host }}" data-sev="clean" data-layers="" data-ids="" data-g="{{ h.order }}"><td>{{ h.host }}</td><td class="sub">{{ h.clean }} more target(s) clean</td><td class="c clean" data-k="-2">clean</td>{% for l in layers %}<td class="c clean" data-k="-2">.</td>{% endfor %}<td class="n" data-k="0"></td><td data-k="0"></td></tr>
 {% endif %}{% endfor %}
