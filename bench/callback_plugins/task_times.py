@@ -1,7 +1,9 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Wall time of each task (from its start to the start of the next, or the end of the play) into $TASK_TIMES_FILE,
-for bench/report_scale.py."""
+"""Per task into $TASK_TIMES_FILE, for bench/report_scale.py: ``wall`` from its start to the start of the next task
+(so it includes what Ansible does in between, such as the implicit role_complete meta task over every host that
+ends a role), ``own`` from its start to its last result, ``cpu`` of this process and its reaped workers over the
+``wall`` window, and ``memory``."""
 from __future__ import annotations
 
 import json
@@ -28,6 +30,7 @@ class CallbackModule(CallbackBase):
     def __init__(self) -> None:
         super().__init__()
         self.times: dict = {}
+        self.own: dict = {}
         self.cpu: dict = {}
         self.memory: dict = {}
         self.cpu_start = self.rss_start = 0.0
@@ -58,6 +61,19 @@ class CallbackModule(CallbackBase):
         self._close()
         self.current, self.start, self.cpu_start, self.rss_start = task.get_name(), time.monotonic(), self._cpu(), self._rss_mb()
 
+    def _result(self) -> None:
+        if self.current is not None:  # the task's own end: its (last) result is in
+            self.own[self.current] = time.monotonic() - self.start
+
+    def v2_runner_on_ok(self, result):  # pylint: disable=unused-argument
+        self._result()
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):  # pylint: disable=unused-argument
+        self._result()
+
+    def v2_runner_on_skipped(self, result):  # pylint: disable=unused-argument
+        self._result()
+
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
 
@@ -67,4 +83,4 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats):  # pylint: disable=unused-argument
         self._close()
         with open(os.environ["TASK_TIMES_FILE"], "w") as f:
-            json.dump({"wall": self.times, "cpu": self.cpu, "memory": self.memory}, f)
+            json.dump({"wall": self.times, "own": self.own, "cpu": self.cpu, "memory": self.memory}, f)

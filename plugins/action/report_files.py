@@ -3,10 +3,11 @@
 """Write report files on the controller in one task (see plugins/modules/report_files.py for the documentation)."""
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
@@ -78,34 +79,38 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("dest (a directory on the controller) is required")
         if (files is None) == (args.get("hosts") is None):
             raise AnsibleActionFail("give either files (a list of {path, content}) or hosts (whose diagnoses to report)")
-        if files is None:
-            files = self._diagnosis_reports(args, task_vars or {}, result, dest)
-            if not files:
-                result.update(changed=False, dest=os.path.abspath(os.path.expanduser(dest)), written=[])
-                return result
-        if not isinstance(files, list) or not all(isinstance(f, dict) and "path" in f and "content" in f for f in files):
-            raise AnsibleActionFail("files must be a list of {path, content}")
         try:
             perms = int(str(mode), 8)
         except ValueError:
             raise AnsibleActionFail("mode %r is not an octal file mode" % (mode,))
+        if files is None:
+            plan = self._diagnosis_reports(args, task_vars or {}, result, dest)
+        elif isinstance(files, list) and all(isinstance(f, dict) and "path" in f and "content" in f for f in files):
+            plan = [(f["path"], functools.partial(str, f["content"])) for f in files]
+        else:
+            raise AnsibleActionFail("files must be a list of {path, content}")
         dest = os.path.abspath(os.path.expanduser(dest))
-        targets = [(_safe_join(dest, f["path"]), str(f["content"])) for f in files]  # every path checked first
+        targets = [(_safe_join(dest, path), render) for path, render in plan]  # every path checked first
         checked: Set[str] = set()
-        for path, _content in targets:
+        for path, _render in targets:
             problem = _obstacle(dest, path, checked)
             if problem:
                 raise AnsibleActionFail("cannot write %s: %s (nothing was written; remove it or choose another dest)"
                                         % (path, problem))
         written: List[str] = []
         made: Set[str] = set()
-        for path, content in targets:
-            try:
-                _write(path, content, perms, made)
-            except OSError as exc:  # the destination is named, never the temporary file
-                raise AnsibleActionFail("cannot write %s: %s%s" % (
-                    path, exc.strerror or exc, " (written before it: %s)" % ", ".join(written) if written else ""))
-            written.append(path)
+        with _report.evidence_cache():
+            for path, render in targets:  # each rendered when it is written: never every report in memory at once
+                try:
+                    content = render()
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise AnsibleActionFail("cannot render %s: %s" % (path, to_text(exc)))
+                try:
+                    _write(path, content, perms, made)
+                except OSError as exc:  # the destination is named, never the temporary file
+                    raise AnsibleActionFail("cannot write %s: %s%s" % (
+                        path, exc.strerror or exc, " (written before it: %s)" % ", ".join(written[-20:]) if written else ""))
+                written.append(path)
         # Reports are the run's output on the controller, not a change to a managed host.
         result.update(changed=False, dest=dest, written=written if args.get("hosts") is None else
                       [p for p in written if os.path.basename(p) in _report.FLEET_FILES and os.path.dirname(p) == dest])
@@ -114,7 +119,7 @@ class ActionModule(ActionBase):
         return result
 
     def _diagnosis_reports(self, args: Dict[str, Any], task_vars: Dict[str, Any], result: Dict[str, Any],
-                           dest: str) -> List[Dict[str, str]]:
+                           dest: str) -> List[Tuple[str, Callable[[], str]]]:
         """The reports of the diagnoses of ``hosts`` (and the console summary, into ``result``), computed here on plain
         data read from hostvars once: not by a filter over Ansible's lazily templated containers, whose output Ansible
         would post-process again (12-15 times the cost at 20,000 targets, docs/report-scale.md)."""
@@ -135,8 +140,8 @@ class ActionModule(ActionBase):
         diagnoses, missing = _plain_diagnoses(task_vars.get("hostvars"), hosts, var)
         report_dir = os.path.abspath(os.path.expanduser(dest))
         try:
-            files, result["summary"] = _report.report_set(diagnoses, report_dir, fail_severity, max_loss, worst, missing, write)
-            return files
+            plan, result["summary"] = _report.report_plan(diagnoses, report_dir, fail_severity, max_loss, worst, missing, write)
+            return plan
         except (ValueError, TypeError, KeyError) as exc:
             raise AnsibleActionFail("cannot render the reports: %s" % to_text(exc))
 

@@ -10,12 +10,14 @@ This module_utils is PRIVATE and should only be used by this collection.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import json
 import re
 import html
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
     LAYERS, SEVERITIES, analyze_host, host_causes, interval_of, layer_coverage, not_read, targets_of, worst_severity)
@@ -508,7 +510,7 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional
     s = summary(ds, report_dir, rows)
     by_key = dict(((str(r["host"]), r["target"]), r) for r in rows)
     groups: Dict[str, Dict[str, Any]] = {}
-    sections: List[Tuple[Tuple[Any, ...], Dict[str, Any]]] = []
+    details: List[Dict[str, Any]] = []  # per target row (tid): its findings, rendered by the page's script on demand
     clean_targets = 0
     ids = set()
     for d, label, t in _rows(ds):
@@ -540,25 +542,32 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional
                                 "rank": _rank(t["worst"]) if t["worst"] else (-1 if row["not_read"] else -2),
                                 "layers": " ".join(layers), "ids": " ".join(fids), "cells": cells,
                                 "nfindings": len(t["findings"]), "loss": _probe_badness(t["probes"]),
-                                "probe": _probe_cell(t["probes"])}))
-        sections.append((key, {
-            "host": host, "target": label, "sev": sev, "layers": " ".join(layers), "ids": " ".join(fids),
+                                "probe": _probe_cell(t["probes"]), "tid": len(details)}))
+        details.append({
             "before": t["snapshots"]["before"], "after": t["snapshots"]["after"] or "-", "interval": _num(t["interval"]),
             "missing": _missing(t) if row["not_read"] else [], "warnings": t["warnings"],
-            "findings": [_html_finding(f, _anchor(host, label, n)) for n, f in enumerate(t["findings"])]}))
+            "findings": [_html_finding(f, _anchor(host, label, n)) for n, f in enumerate(t["findings"])]})
     ordered = sorted((g for g in groups.values() if g["rows"]), key=lambda g: g["key"])
-    hosts = []
+    grid: List[List[Any]] = []  # every row of the heat map, worst first and grouped by host (_report_html.ROW)
     for order, g in enumerate(ordered):
-        hosts.append({"host": g["host"], "order": order, "clean": g["clean"],
-                      "rows": [r for _k, r in sorted(g["rows"], key=lambda kr: kr[0])]})
+        for n, (_k, r) in enumerate(sorted(g["rows"], key=lambda kr: kr[0])):
+            grid.append([g["host"], r["target"], r["sev"], r["worst"], r["rank"], r["layers"], r["ids"], order,
+                         [c and [c["cls"], c["rank"], c["text"], c["href"], c["title"]] for c in r["cells"]],
+                         r["nfindings"], r["loss"], r["probe"], int(n == 0), r["tid"], 0])
+        if g["clean"]:
+            grid.append([g["host"], "%d more target(s) clean" % g["clean"], "clean", "clean", -2, "", "", order,
+                         [None] * len(LAYERS), "", 0, "", 0, -1, 1])
+    first = _report_html.FIRST_ROWS
+    while first < len(grid) and grid[first][7] == grid[first - 1][7]:
+        first += 1  # whole host groups in the page's HTML
     probes = [{"host": d["host"], "name": p["name"], "target": p["target"], "sent": _num(p["sent"]),
                "answered": _num(p["answered"]), "loss": "failed: %s" % p["msg"] if p["failed"] else _num(p["loss_percent"]),
                "rtt": " / ".join(_num((p.get("rtt_ms") or {}).get(k)) for k in ("min", "avg", "max", "p50", "p95"))}
               for d in ds for p in d["probes"]]
     return _report_html.render({
-        "s": s, "layers": LAYERS, "ids": sorted(ids), "hosts": hosts, "clean_targets": clean_targets,
+        "s": s, "layers": LAYERS, "ids": sorted(ids), "rows": grid[:first], "clean_targets": clean_targets,
         "clean_hosts": sorted(g["host"] for g in groups.values() if not g["rows"]), "probes": probes,
-        "targets": [sec for _k, sec in sorted(sections, key=lambda ks: ks[0])]})
+        "data": {"rows": grid[first:], "details": details}})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -721,24 +730,56 @@ def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity:
     ]
 
 
-def report_set(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
-               worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Dict[str, str]], str]:
-    """What the diagnose role's report task makes of the play's diagnoses (plain data): the files ([] unless
-    ``write``: target_files and fleet_files) and the console summary (console_summary), the summary rows computed
-    once for all of them."""
-    global _PARTS  # pylint: disable=global-statement
+def report_plan(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
+                worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Tuple[str, Callable[[], str]]], str]:
+    """What the diagnose role's report task makes of the play's diagnoses (plain data): the files as (path, render)
+    - [] unless ``write``; the paths and contents of target_files and fleet_files, each rendered when it is written,
+    so that a fleet's reports are never all in memory at once (render them inside evidence_cache()) - and the
+    console summary (console_summary). The summary rows are computed once for all of them."""
+    if fail_severity not in SEVERITIES:
+        raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
     ds = _diagnoses(diagnoses)
     rows = summary_rows(ds)
     console = console_summary(ds, worst, report_dir if write else None, missing, rows)
     if not write:
         return [], console
-    _PARTS = {}  # the diagnoses are alive throughout: each evidence's parts computed once for the three formats
+    plan: List[Tuple[str, Callable[[], str]]] = [
+        ("%s/%s.json" % (safe_name(d["host"]), safe_name(label)), functools.partial(_target_json, d, label))
+        for d, label, _t in _rows(ds)]
+    plan += [
+        ("summary.json", lambda: dump_json(summary(ds, report_dir, rows))),
+        ("summary.txt", lambda: summary_table(ds, rows) + "\n"),
+        ("report.md", lambda: markdown(ds, report_dir, rows)),
+        ("report.html", lambda: render_html(ds, report_dir, rows)),
+        ("junit.xml", lambda: junit(ds, fail_severity, max_probe_loss)),
+    ]
+    return plan, console
+
+
+def _target_json(diagnosis: Dict[str, Any], label: str) -> str:
+    return dump_json(target_report(diagnosis, label))
+
+
+@contextlib.contextmanager
+def evidence_cache() -> Iterator[None]:
+    """While rendering a fleet's reports: each finding's evidence_parts computed once for the three formats (the
+    diagnoses must stay alive meanwhile: the cache is by id)."""
+    global _PARTS  # pylint: disable=global-statement
+    _PARTS = {}
     try:
-        return target_files(ds) + fleet_files(ds, report_dir, fail_severity, max_probe_loss, rows), console
+        yield
     finally:
         _PARTS = None
 
 
+def report_set(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
+               worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Dict[str, str]], str]:
+    """report_plan, rendered: ([{path, content}], console summary)."""
+    plan, console = report_plan(diagnoses, report_dir, fail_severity, max_probe_loss, worst, missing, write)
+    with evidence_cache():
+        return [{"path": path, "content": render()} for path, render in plan], console
+
+
 __all__ = ["SCHEMA", "host_diagnosis", "console_message", "unread_rows", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
            "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts", "console_summary",
-           "dump_json", "target_order", "report_set"]
+           "dump_json", "target_order", "report_set", "report_plan", "evidence_cache"]
