@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import tempfile
 from collections.abc import Mapping
@@ -72,6 +73,19 @@ class ActionModule(ActionBase):
                              "summary_worst"))
 
     def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        # This worker is a fork of the controller, which holds every host's facts: each collection of the garbage
+        # collector would walk all of them (and copy them, page by page, from the controller's memory) again and
+        # again while the reports are rendered - 2.5 times the work and 150 MB more at 20,000 targets. What is
+        # allocated here has no reference cycles; the collector is back on when the task is done.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(tmp, task_vars)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self._task.args
         dest, files, mode = args.get("dest"), args.get("files"), args.get("mode", "0644")
