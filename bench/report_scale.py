@@ -234,7 +234,7 @@ def main() -> None:
         args.hosts, args.targets, build_s, ", ".join("%s %d (%.1f%%)" % (k, v, 100.0 * v / n) for k, v in sorted(worst.items())),
         sum(os.path.getsize(os.path.join(fleet_dir, p)) for p in os.listdir(fleet_dir)) / 1e6))
     base_times, base_cpu = [], []
-    for _ in range(args.repeat):
+    for _run in range(args.repeat):
         plain = [_read_json(os.path.join(fleet_dir, "%s.json" % d["host"])) for d in diagnoses]  # what the role gets
         shutil.rmtree(os.path.join(work, "reports-baseline"), ignore_errors=True)
         t, c = time.monotonic(), time.process_time()
@@ -251,7 +251,7 @@ def main() -> None:
                               "console_lines": console.count("\n") + 1, "console_bytes": len(console)}
     if not args.baseline_only:
         runs = [run_role(fleet_dir, [d["host"] for d in diagnoses], os.path.join(work, "reports-role"))
-                for _ in range(args.repeat)]
+                for _run in range(args.repeat)]
         report_s = [_task(r, "Write the per-target JSON reports") for r in runs]
         summary_s = [_task(r, "Print the findings above info") for r in runs]
         both = [a + b for a, b in zip(report_s, summary_s)]
