@@ -8,7 +8,8 @@ export ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT
 export ANSIBLE_CONFIG=$ROOT/ansible.cfg
 export PATH=$VENV/bin:$PATH
 APT_PACKAGES=(docker.io mmdebstrap hping3 iptables nftables conntrack curl iproute2 util-linux procps
-              qemu-system-x86 qemu-utils e2fsprogs zstd openssh-client ethtool git iputils-ping shellcheck)
+              qemu-system-x86 qemu-utils e2fsprogs zstd openssh-client ethtool git iputils-ping shellcheck
+              chromium)
 LOG_PREFIX=${LOG_PREFIX:-}
 
 log() { printf '\033[1m== %s%s\033[0m\n' "${LOG_PREFIX:+$LOG_PREFIX: }" "$*" >&2; }

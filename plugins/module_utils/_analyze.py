@@ -1555,30 +1555,62 @@ def _analyze_one(before: Dict[str, Any], after: Optional[Dict[str, Any]], interv
     return ctx.findings
 
 
-def link_symptoms(findings: List[Dict[str, Any]], thresholds: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
+_ALWAYS_EXPLAINS = ("netfilter.random_drop", "qdisc.netem")
+
+
+def _explains(f: Dict[str, Any]) -> bool:
+    """A random-drop rule or a netem qdisc always explains a symptom; other causes from severity "warning" up."""
+    return f["id"] in CAUSES and (f["id"] in _ALWAYS_EXPLAINS or _rank(f["severity"]) >= 1)
+
+
+def _cause_ref(f: Dict[str, Any]) -> Dict[str, Any]:
+    return {"id": f["id"], "target": f["target"], "subject": f["subject"], "severity": f["severity"]}
+
+
+def host_causes(findings: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Every cause on a host that explains its symptoms, each named once ({id, target, subject, severity}), ranked:
+    random drops and netem first, then by severity, target, id and subject."""
+    causes = sorted((f for f in findings if _explains(f)),
+                    key=lambda x: (x["id"] not in _ALWAYS_EXPLAINS, -_rank(x["severity"]), x["target"], x["id"], x["subject"]))
+    return [_cause_ref(x) for x in causes]
+
+
+def link_symptoms(findings: List[Dict[str, Any]], thresholds: Dict[str, Dict[str, Any]],
+                  global_label: Optional[str] = "host") -> List[Dict[str, Any]]:
     """Name the causes (on the same host: the host or any of its containers/namespaces) of every symptom.
 
-    A random-drop rule or a netem qdisc always explains; other causes from severity "warning" up. Causes on the
-    symptom's own target come first. A symptom explained by a cause of at least "warning" is capped at its
-    ``explained_max_severity`` (the cause carries the severity).
+    Linear in the targets of the host: a symptom's ``explained_by`` names the causes on its own target (first) and on
+    the host's own namespace ``global_label``, which carries the traffic of every container; a symptom of the host's
+    own namespace names every cause of the host. Causes on other targets are counted in ``explained_by_others``
+    (each is named once per host in the diagnosis' ``causes``, see host_causes). A random-drop rule or a netem qdisc
+    always explains; other causes from severity "warning" up. A symptom explained by a cause of at least "warning"
+    anywhere on the host is capped at its ``explained_max_severity`` (the cause carries the severity).
     """
-    causes = [f for f in findings if f["id"] in CAUSES
-              and (f["id"] in ("netfilter.random_drop", "qdisc.netem") or _rank(f["severity"]) >= 1)]
+    causes = host_causes(findings)
+    by_target: Dict[str, List[Dict[str, Any]]] = {}
+    for c in causes:
+        by_target.setdefault(c["target"], []).append(c)
+    strong = any(_rank(c["severity"]) >= 1 for c in causes)
     for f in findings:
         if f["id"] not in SYMPTOMS:
             continue
-        ranked = sorted(causes, key=lambda x: (x["target"] != f["target"],
-                                               x["id"] not in ("netfilter.random_drop", "qdisc.netem"),
-                                               -_rank(x["severity"]), x["target"], x["id"], x["subject"]))
-        f["explained_by"] = [{"id": x["id"], "target": x["target"], "subject": x["subject"], "severity": x["severity"]}
-                             for x in ranked]
+        own = by_target.get(f["target"], [])
+        if f["target"] == global_label:
+            listed = own + [c for c in causes if c["target"] != f["target"]]
+        else:
+            listed = own + by_target.get(global_label or "", [])
+        f["explained_by"] = [dict(c) for c in listed]
+        if len(causes) > len(listed):
+            f["explained_by_others"] = len(causes) - len(listed)
         cap = thresholds.get(f["id"], {}).get("explained_max_severity")
-        if ranked and cap and any(_rank(x["severity"]) >= 1 for x in ranked) and _rank(f["severity"]) > _rank(cap):
+        if causes and cap and strong and _rank(f["severity"]) > _rank(cap):
             f["severity_unexplained"] = f["severity"]
             f["severity"] = cap
-        if ranked:
-            names = ", ".join(sorted(set("%s on %s" % (x["id"], x["target"]) for x in ranked[:3])))
-            f["summary"] += "; explained by " + names + (" and %d more" % (len(ranked) - 3) if len(ranked) > 3 else "")
+        if causes:
+            seen = set(id(c) for c in listed)
+            top = listed[:3] + [c for c in causes[:3 + len(listed)] if id(c) not in seen][:max(0, 3 - len(listed))]
+            names = ", ".join(sorted(set("%s on %s" % (x["id"], x["target"]) for x in top)))
+            f["summary"] += "; explained by " + names + (" and %d more" % (len(causes) - 3) if len(causes) > 3 else "")
     return findings
 
 
@@ -1640,7 +1672,7 @@ def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[st
                 findings.extend(_check_drop_reasons(layer, list(findings), th, global_label or label,
                                                     _get(after_t.get(label), "target") or {"label": label}))
                 break
-    link_symptoms(findings, th)
+    link_symptoms(findings, th, global_label)
     if host is not None:
         for f in findings:
             f["host"] = host
@@ -1793,7 +1825,7 @@ def not_read(coverage: Dict[str, Dict[str, Any]]) -> List[str]:
 
 
 __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "FINDING_LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
-           "analyze_host", "targets_of", "interval_of", "link_symptoms", "sort_findings", "worst", "worst_severity",
+           "analyze_host", "targets_of", "interval_of", "link_symptoms", "host_causes", "sort_findings", "worst", "worst_severity",
            "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
            "WILSON_Z", "MIN_EVENTS", "thresholds_markdown", "DROP_REASON_NOISE", "DROP_REASON_FINDINGS", "DROP_REASON_AT",
            "drop_reason_class", "drop_reasons_markdown",

@@ -232,7 +232,8 @@ def spawn(argv: Sequence[str], data: Optional[bytes] = None) -> subprocess.Popen
         stdin.write(data)
         stdin.seek(0)
     try:
-        return subprocess.Popen(list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL,  # pylint: disable=ansible-bad-function,consider-using-with
+        # pylint: disable-next=ansible-bad-function,consider-using-with
+        return subprocess.Popen(list(argv), stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     finally:
         if stdin is not None:

@@ -10,22 +10,21 @@ This module_utils is PRIVATE and should only be used by this collection.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
-import html
+import functools
 import json
 import re
+import html
 import xml.etree.ElementTree as ET
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
-    LAYERS, SEVERITIES, analyze_host, interval_of, layer_coverage, not_read, targets_of, worst_severity)
+    LAYERS, SEVERITIES, analyze_host, host_causes, interval_of, layer_coverage, not_read, targets_of, worst_severity)
 
 SCHEMA = "netdiag.packetloss/target-report/v1"
 SUMMARY_SCHEMA = "netdiag.packetloss/summary/v1"
 SHORT = {"info": "info", "warning": "warn", "critical": "crit"}
-COLORS = {None: "#e6f4ea", "info": "#e3eefc", "warning": "#fff1c2", "critical": "#f9d0d0", "n/a": "#eeeeee"}
-# the cell of a layer read in part and without a finding: grey too, never the green of a clean layer
-PARTIAL_COLOR = "#eeeeee"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -153,6 +152,7 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
         "counts": _counts(findings),
         "targets": targets,
         "findings": findings,
+        "causes": host_causes(findings),
         "probes": probe_rows,
         "unmatched_probes": unmatched,
     }
@@ -168,7 +168,7 @@ def console_message(diagnosis: Dict[str, Any], severity: str = "warning") -> str
     if not above:
         infos = len(diagnosis.get("findings") or [])
         parts.append("no findings above info (%d info)" % infos)
-    for u in diagnosis.get("unread") or unread_rows(diagnosis):
+    for u in diagnosis["unread"] if "unread" in diagnosis else unread_rows(diagnosis):
         if u["state"] == "not_collected":
             continue
         parts.append("%s %s %s: %s" % ("n/a" if u["state"] == "unread" else "partly read", u["target"], u["layer"], u["reason"]))
@@ -220,9 +220,9 @@ def summary_rows(diagnoses: Any) -> List[Dict[str, Any]]:
     return rows
 
 
-def summary(diagnoses: Any, report_dir: Optional[str] = None) -> Dict[str, Any]:
+def summary(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     ds = _diagnoses(diagnoses)
-    rows = summary_rows(ds)
+    rows = summary_rows(ds) if rows is None else rows
     return {"schema": SUMMARY_SCHEMA, "generated_at": ds[0].get("generated_at") if ds else now_iso(),
             "hosts": len(ds), "targets": len(rows), "worst": worst_severity(f for d in ds for f in d["findings"]),
             "counts": dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES), "report_dir": report_dir,
@@ -243,11 +243,11 @@ def _cell(cell: Dict[str, Any]) -> str:
     return text + (" (partial)" if partial else "")
 
 
-def summary_table(diagnoses: Any) -> str:
+def summary_table(diagnoses: Any, rows: Optional[List[Dict[str, Any]]] = None) -> str:
     """The fleet summary as a plain-text table: host, target, worst finding per layer, probe loss."""
     header = ["HOST", "TARGET"] + [l.upper() for l in LAYERS] + ["PROBE LOSS"]
     table = [header]
-    rows = summary_rows(diagnoses)
+    rows = summary_rows(diagnoses) if rows is None else rows
     for r in rows:
         table.append([str(r["host"]), r["target"]] + [_cell(r["layers"][l]) for l in LAYERS] + [r["probe"]])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -257,11 +257,67 @@ def summary_table(diagnoses: Any) -> str:
     lines.append("%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); '.' clean, 'n/a' not read, "
                  "'partial' read in part" % (len(rows), len(_diagnoses(diagnoses)), total["critical"], total["warning"],
                                              total["info"]))
-    unread = [(str(d.get("host")), u) for d in _diagnoses(diagnoses) for u in d.get("unread") or unread_rows(d)
+    unread = [(str(d.get("host")), u) for d in _diagnoses(diagnoses) for u in (d["unread"] if "unread" in d else unread_rows(d))
               if u["state"] != "not_collected"]
     for host, u in unread:
         state = "n/a" if u["state"] == "unread" else "partial"
         lines.append("%s %s %s %s: %s" % (state, host, u["target"], u["layer"], u["reason"]))
+    return "\n".join(lines)
+
+
+def _probe_badness(probes: List[Dict[str, Any]]) -> float:
+    return max([100.0 if p["failed"] else float(p["loss_percent"] or 0) for p in probes] or [0.0])
+
+
+def target_order(row: Dict[str, Any]) -> Tuple[Any, ...]:
+    """Worst first: by the worst finding, then the layers not read, the probe loss, the findings, host and target."""
+    return (-_rank(row["worst"]), -len(row["not_read"]), -_probe_badness(row["probes"]),
+            -sum(row["counts"].values()), str(row["host"]), row["target"])
+
+
+def console_summary(diagnoses: Any, worst: int = 20, report_dir: Optional[str] = None, missing: Iterable[str] = (),
+                    rows: Optional[List[Dict[str, Any]]] = None) -> str:
+    """The fleet summary printed at the end of a run, bounded whatever the fleet's size: the totals, then the worst
+    ``worst`` findings above info, layers not read in full and rows of the summary table (worst targets first),
+    each with how many more there are (every one is in summary.txt and the reports)."""
+    ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds) if rows is None else rows
+    total = dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES)
+    above = [f for d in ds for f in d.get("findings") or [] if _rank(f.get("severity")) >= 1]
+    above.sort(key=lambda f: (-_rank(f["severity"]), str(f.get("host")), f["target"], f["id"], f["subject"]))
+    unread = [(str(d.get("host")), u) for d in ds for u in (d["unread"] if "unread" in d else unread_rows(d)) if u["state"] != "not_collected"]
+    clean = sum(1 for r in rows if not r["not_read"] and _rank(r["worst"]) < 1)
+    n = max(0, int(worst))
+    lines = ["%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); %d target(s) without a finding "
+             "above info and read in full; %d layer(s) not read in full" % (
+                 len(rows), len(ds), total["critical"], total["warning"], total["info"], clean, len(unread))]
+    missing = sorted(str(h) for h in missing)
+    if missing:
+        lines.append("no diagnosis from %d host(s): %s" % (len(missing), ", ".join(missing[:n]) + (" ..." if len(missing) > n else "")))
+
+    def more(count: int, what: str) -> None:
+        if count > n:
+            lines.append("... and %d more %s (see the reports)" % (count - n, what))
+
+    if above:
+        lines += ["", "Findings above info (worst %d of %d):" % (min(n, len(above)), len(above))]
+        lines += ["%s: %s %s %s: %s" % (f.get("host"), f["severity"], f["target"], f["id"], f["summary"]) for f in above[:n]]
+        more(len(above), "finding(s) above info")
+    if unread:
+        lines += ["", "Layers not read in full (%d of %d):" % (min(n, len(unread)), len(unread))]
+        lines += ["%s %s %s %s: %s" % ("n/a" if u["state"] == "unread" else "partial", host, u["target"], u["layer"], u["reason"])
+                  for host, u in unread[:n]]
+        more(len(unread), "layer(s) not read in full")
+    top = sorted(rows, key=target_order)[:n]
+    if top:
+        header = ["HOST", "TARGET"] + [l.upper() for l in LAYERS] + ["PROBE LOSS"]
+        table = [header] + [[str(r["host"]), r["target"]] + [_cell(r["layers"][l]) for l in LAYERS] + [r["probe"]] for r in top]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        lines += ["", "Worst targets (%d of %d; '.' clean, 'n/a' not read, 'partial' read in part):" % (len(top), len(rows))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+        more(len(rows), "target(s)")
+    if report_dir:
+        lines += ["", "reports: %s/report.html (also report.md, junit.xml, summary.json, summary.txt, HOST/TARGET.json)" % report_dir]
     return "\n".join(lines)
 
 
@@ -284,8 +340,20 @@ def _is_counters(v: Any) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, dict) and "name" in x and "delta" in x for x in v)
 
 
+_PARTS: Optional[Dict[int, Any]] = None  # evidence_parts by id(evidence), while report_set renders every file
+
+
 def evidence_parts(evidence: Dict[str, Any]) -> Tuple[List[Tuple[str, List[Dict[str, Any]]]], List[Tuple[str, str]]]:
     """(counter tables [(title, rows)], other facts [(key, text)]) of a finding's evidence."""
+    if _PARTS is not None:
+        key = id(evidence)
+        if key not in _PARTS:
+            _PARTS[key] = _evidence_parts(evidence)
+        return _PARTS[key]
+    return _evidence_parts(evidence)
+
+
+def _evidence_parts(evidence: Dict[str, Any]) -> Tuple[List[Tuple[str, List[Dict[str, Any]]]], List[Tuple[str, str]]]:
     tables: List[Tuple[str, List[Dict[str, Any]]]] = []
     facts: List[Tuple[str, str]] = []
     for key in sorted(evidence, key=lambda k: (k != "counters", k)):
@@ -340,9 +408,9 @@ def _md(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
+def markdown(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> str:
     ds = _diagnoses(diagnoses)
-    s = summary(ds, report_dir)
+    s = summary(ds, report_dir, rows)
     out = ["# Packet-loss diagnosis", ""]
     out.append("Generated %s for %d host(s), %d target(s): **%d critical, %d warning, %d info** finding(s)." % (
         s["generated_at"], s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"], s["counts"]["info"]))
@@ -354,7 +422,7 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
     out.append("|---" * (len(LAYERS) + 3) + "|")
     for r in s["rows"]:
         out.append("| %s | %s | %s | %s |" % (_md(r["host"]), _md(r["target"]),
-                                              " | ".join(_md(_cell(r["layers"][l])) for l in LAYERS), _md(r["probe"])))
+                                              " | ".join(_cell(r["layers"][l]) for l in LAYERS), _md(r["probe"])))
     probes = [(d["host"], p) for d in ds for p in d["probes"]]
     if probes:
         out += ["", "## Probes", "", "| from host | probe | target | sent | answered | loss % | rtt min/avg/max/p50/p95 ms |",
@@ -366,7 +434,12 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
                 "failed: " + _md(p["msg"]) if p["failed"] else _num(p["loss_percent"]),
                 "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95"))))
     out += ["", "## Findings"]
+    quiet = 0
     for d, label, t in _rows(ds):
+        if not t["findings"] and not t["warnings"] and not any(
+                _state(c) != "read" for c in (t.get("layers") or {}).values()):
+            quiet += 1  # read in full, nothing found: its row in the summary says so
+            continue
         out += ["", "### %s / %s" % (_md(d["host"]), _md(label)), ""]
         out.append("Snapshots %s and %s (interval %s s)." % (
             t["snapshots"]["before"], t["snapshots"]["after"] or "-", _num(t["interval"])))
@@ -385,11 +458,13 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
             tables, facts = evidence_parts(f["evidence"])
             for key, text in facts:
                 out.append("- %s: `%s`" % (key, text.replace("`", "'").replace("\n", " ")))
-            for title, rows in tables:
+            for title, counters in tables:
                 out += ["", "| %s | before | after | delta | rate/s |" % _md(title), "|---|---|---|---|---|"]
-                for c in rows:
+                for c in counters:
                     out.append("| %s | %s | %s | %s | %s |" % (
                         _md(c["name"]), _num(c.get("before")), _num(c.get("after")), _num(c.get("delta")), _num(c.get("rate"))))
+    if quiet:
+        out += ["", "%d more target(s) read in full without findings (each a row of the summary above)." % quiet]
     out.append("")
     return "\n".join(out)
 
@@ -398,119 +473,101 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None) -> str:
 # HTML
 # ------------------------------------------------------------------------------------------------
 
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
-h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}h3{margin-top:1.5em}
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.heat td.cell{text-align:center;min-width:5.5em;font-size:12px}table.heat td.cell a{color:inherit;text-decoration:none}
-.sev{display:inline-block;padding:0 6px;border-radius:3px;font-weight:600;font-size:12px}
-.critical{background:#f9d0d0}.warning{background:#fff1c2}.info{background:#e3eefc}
-details{border:1px solid #ddd;border-radius:4px;margin:.6em 0;padding:.3em .8em}summary{cursor:pointer}
-code{background:#f4f4f4;padding:0 3px}.muted{color:#777}
-"""
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _anchor(host: str, label: str, index: int) -> str:
     return "f-%s-%s-%d" % (safe_name(host), safe_name(label), index)
 
 
-def render_html(diagnoses: Any, report_dir: Optional[str] = None) -> str:
-    """A self-contained page (inline CSS, no scripts): heat map, probes, every finding with its evidence."""
+_SEV_CLASS = {None: "clean", "n/a": "na", "info": "info", "warning": "warning", "critical": "critical"}
+
+
+def _html_cell(cell: Dict[str, Any], cov: Dict[str, Any], href: Optional[str]) -> Dict[str, Any]:
+    sev = cell.get("severity")
+    read = cell.get("read", "read")
+    cls = "partial" if sev is None and read != "read" else _SEV_CLASS.get(sev, "clean")
+    title = cell.get("subject") if cell.get("id") else (cov.get("reason") if read != "read" else None)
+    return {"cls": cls, "rank": _rank(sev) if sev in SEVERITIES else (-1 if cls in ("na", "partial") else -2),
+            "text": _cell(cell), "href": href, "title": title}
+
+
+def _html_finding(f: Dict[str, Any], anchor: str) -> Dict[str, Any]:
+    tables, facts = evidence_parts(f["evidence"])
+    return {"anchor": anchor, "open": False, "severity": f["severity"], "id": f["id"], "summary": f["summary"],
+            "explanation": f["explanation"], "remediation": f.get("remediation"),
+            "remediation_args": json.dumps(f.get("remediation_args") or {}, sort_keys=True), "advice": f.get("advice") or "",
+            "explained": _explained(f) + (" and %d more on other targets of the host" % f["explained_by_others"]
+                                          if f.get("explained_by_others") else ""),
+            "facts": facts, "tables": [(title, [(c["name"], _num(c.get("before")), _num(c.get("after")), _num(c.get("delta")),
+                                                 _num(c.get("rate"))) for c in rows]) for title, rows in tables]}
+
+
+def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> str:
+    """A self-contained page (inline CSS and JS, nothing fetched; _report_html.PAGE, rendered with Jinja2): worst
+    first and grouped by host, clean hosts and targets collapsed into counts, filters by severity, layer, host and
+    finding id, sortable columns, and the evidence of every finding."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils import _report_html  # pylint: disable=import-outside-toplevel
     ds = _diagnoses(diagnoses)
-    s = summary(ds, report_dir)
-    out = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-           "<title>Packet-loss diagnosis</title><style>%s</style></head><body>" % _CSS,
-           "<h1>Packet-loss diagnosis</h1>",
-           "<p>Generated %s for %d host(s), %d target(s): <span class=\"sev critical\">%d critical</span> "
-           "<span class=\"sev warning\">%d warning</span> <span class=\"sev info\">%d info</span></p>" % (
-               _e(s["generated_at"]), s["hosts"], s["targets"], s["counts"]["critical"], s["counts"]["warning"],
-               s["counts"]["info"])]
-    out.append("<h2>Heat map: hosts x layers</h2><p class=\"muted\">Each cell: the worst finding of the layer "
-               "(click for its evidence); green: clean, grey: layer not read (n/a) or read in part (partial).</p>")
-    out.append("<table class=\"heat\"><tr><th>host</th><th>target</th>%s<th>probe loss</th></tr>" % "".join(
-        "<th>%s</th>" % _e(l) for l in LAYERS))
-    by_host: Dict[str, List[Tuple[Dict[str, Any], str, Dict[str, Any]]]] = {}
-    for d, label, t in _rows(ds):
-        by_host.setdefault(str(d["host"]), []).append((d, label, t))
-    for host, rows in by_host.items():
-        for i, (d, label, t) in enumerate(rows):
-            cells = []
-            if i == 0:
-                cells.append("<th rowspan=\"%d\">%s</th>" % (len(rows), _e(host)))
-            cells.append("<td>%s</td>" % _e(label))
-            for layer in LAYERS:
-                cell = t["worst_by_layer"][layer]
-                sev = cell["severity"]
-                text = _e(_cell(cell))
-                if cell.get("id"):
-                    index = next(n for n, f in enumerate(t["findings"]) if f["layer"] == layer and f["severity"] == sev)
-                    text = "<a href=\"#%s\" title=\"%s\">%s</a>" % (_anchor(host, label, index), _e(cell["subject"]), text)
-                color = PARTIAL_COLOR if sev is None and cell.get("read", "read") != "read" else COLORS.get(sev, "#fff")
-                cov = t["layers"].get(layer) or {}
-                if cell.get("read", "read") != "read" and not cell.get("id"):
-                    text = "<span title=\"%s\">%s</span>" % (_e(cov.get("reason") or ""), text)
-                cells.append("<td class=\"cell\" style=\"background:%s\">%s</td>" % (color, text))
-            cells.append("<td>%s</td>" % _e(_probe_cell(t["probes"])))
-            out.append("<tr>%s</tr>" % "".join(cells))
-    out.append("</table>")
-    probes = [(d["host"], p) for d in ds for p in d["probes"]]
-    if probes:
-        out.append("<h2>Probes</h2><table><tr><th>from host</th><th>probe</th><th>target</th><th>sent</th>"
-                   "<th>answered</th><th>loss %</th><th>rtt min / avg / max / p50 / p95 (ms)</th></tr>")
-        for host, p in probes:
-            rtt = p.get("rtt_ms") or {}
-            loss = "failed: %s" % _e(p["msg"]) if p["failed"] else _e(_num(p["loss_percent"]))
-            out.append("<tr><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
-                       "<td class=\"num\">%s</td><td class=\"num\">%s</td></tr>" % (
-                           _e(host), _e(p["name"]), _e(p["target"]), _e(_num(p["sent"])), _e(_num(p["answered"])), loss,
-                           _e(" / ".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95")))))
-        out.append("</table>")
-    out.append("<h2>Findings</h2>")
+    rows = summary_rows(ds) if rows is None else rows
+    s = summary(ds, report_dir, rows)
+    by_key = dict(((str(r["host"]), r["target"]), r) for r in rows)
+    groups: Dict[str, Dict[str, Any]] = {}
+    details: List[Dict[str, Any]] = []  # per target row (tid): its findings, rendered by the page's script on demand
+    clean_targets = 0
+    ids = set()
     for d, label, t in _rows(ds):
         host = str(d["host"])
-        out.append("<h3>%s / %s</h3>" % (_e(host), _e(label)))
-        out.append("<p class=\"muted\">Snapshots %s and %s, interval %s s.</p>" % (
-            _e(t["snapshots"]["before"]), _e(t["snapshots"]["after"] or "-"), _e(_num(t["interval"]))))
-        missing = _missing(t)
-        if missing or t["warnings"]:
-            out.append("<ul>%s%s</ul>" % ("".join("<li>layer %s %s: %s</li>" % (_e(l), _e(st), _e(r)) for l, st, r in missing),
-                                          "".join("<li>warning: %s</li>" % _e(w) for w in t["warnings"])))
-        if not t["findings"]:
-            out.append("<p>No findings.</p>")
-        for n, f in enumerate(t["findings"]):
-            out.append(_html_finding(f, _anchor(host, label, n)))
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
-
-
-def _html_finding(f: Dict[str, Any], anchor: str) -> str:
-    parts = ["<details id=\"%s\"%s><summary><span class=\"sev %s\">%s</span> <code>%s</code> %s</summary>" % (
-        anchor, " open" if _rank(f["severity"]) >= 1 else "", _e(f["severity"]), _e(f["severity"]), _e(f["id"]),
-        _e(f["summary"]))]
-    parts.append("<p><b>Why:</b> %s</p>" % _e(f["explanation"]))
-    if f.get("remediation"):
-        parts.append("<p><b>Fix:</b> remediation <code>%s</code> %s; by hand: %s</p>" % (
-            _e(f["remediation"]), _e(json.dumps(f.get("remediation_args") or {}, sort_keys=True)), _e(f.get("advice") or "")))
-    else:
-        parts.append("<p><b>Advice:</b> %s</p>" % _e(f.get("advice") or ""))
-    if f.get("explained_by"):
-        parts.append("<p><b>Explained by:</b> %s</p>" % _e(_explained(f)))
-    tables, facts = evidence_parts(f["evidence"])
-    if facts:
-        rows_html = "".join("<tr><th>%s</th><td><code>%s</code></td></tr>" % (_e(k), _e(v)) for k, v in facts)
-        parts.append("<table>%s</table>" % rows_html)
-    for title, rows in tables:
-        parts.append("<table><tr><th>%s</th><th>before</th><th>after</th><th>delta</th><th>rate/s</th></tr>%s</table>" % (
-            _e(title), "".join("<tr><td>%s</td>%s</tr>" % (_e(c["name"]), "".join(
-                "<td class=\"num\">%s</td>" % _e(_num(c.get(k))) for k in ("before", "after", "delta", "rate")))
-                for c in rows)))
-    parts.append("</details>")
-    return "".join(parts)
+        g = groups.setdefault(host, {"host": host, "rows": [], "clean": 0, "key": None})
+        row = by_key.get((host, label)) or {"host": host, "target": label, "worst": t["worst"], "counts": t["counts"],
+                                            "not_read": not_read(t.get("layers") or {}), "probes": t["probes"]}
+        key = target_order(row)
+        g["key"] = key if g["key"] is None else min(g["key"], key)
+        if not row["not_read"] and _rank(t["worst"]) < 1 and _probe_badness(t["probes"]) == 0:
+            g["clean"] += 1
+            clean_targets += 1
+            continue
+        cells, layers = [], []
+        for layer in LAYERS:
+            cell = t["worst_by_layer"][layer]
+            href = None
+            if cell.get("id"):
+                index = next(n for n, f in enumerate(t["findings"]) if f["layer"] == layer and f["severity"] == cell["severity"])
+                href = _anchor(host, label, index)
+            if cell.get("id") or cell.get("read", "read") != "read":
+                layers.append(layer)
+            clean = cell.get("severity") is None and cell.get("read", "read") == "read"
+            cells.append(None if clean else _html_cell(cell, t["layers"].get(layer) or {}, href))  # None: '.
+        fids = sorted(set(f["id"] for f in t["findings"]))
+        ids.update(fids)
+        sev = _SEV_CLASS.get(t["worst"], "clean") if _rank(t["worst"]) >= 1 or not row["not_read"] else "na"
+        g["rows"].append((key, {"target": label, "sev": sev, "worst": t["worst"] or ("n/a" if row["not_read"] else "clean"),
+                                "rank": _rank(t["worst"]) if t["worst"] else (-1 if row["not_read"] else -2),
+                                "layers": " ".join(layers), "ids": " ".join(fids), "cells": cells,
+                                "nfindings": len(t["findings"]), "loss": _probe_badness(t["probes"]),
+                                "probe": _probe_cell(t["probes"]), "tid": len(details)}))
+        details.append({
+            "before": t["snapshots"]["before"], "after": t["snapshots"]["after"] or "-", "interval": _num(t["interval"]),
+            "missing": _missing(t) if row["not_read"] else [], "warnings": t["warnings"],
+            "findings": [_html_finding(f, _anchor(host, label, n)) for n, f in enumerate(t["findings"])]})
+    ordered = sorted((g for g in groups.values() if g["rows"]), key=lambda g: g["key"])
+    grid: List[List[Any]] = []  # every row of the heat map, worst first and grouped by host (_report_html.ROW)
+    for order, g in enumerate(ordered):
+        for n, (_k, r) in enumerate(sorted(g["rows"], key=lambda kr: kr[0])):
+            grid.append([g["host"], r["target"], r["sev"], r["worst"], r["rank"], r["layers"], r["ids"], order,
+                         [c and [c["cls"], c["rank"], c["text"], c["href"], c["title"]] for c in r["cells"]],
+                         r["nfindings"], r["loss"], r["probe"], int(n == 0), r["tid"], 0])
+        if g["clean"]:
+            grid.append([g["host"], "%d more target(s) clean" % g["clean"], "clean", "clean", -2, "", "", order,
+                         [None] * len(LAYERS), "", 0, "", 0, -1, 1])
+    first = _report_html.FIRST_ROWS
+    while first < len(grid) and grid[first][7] == grid[first - 1][7]:
+        first += 1  # whole host groups in the page's HTML
+    probes = [{"host": d["host"], "name": p["name"], "target": p["target"], "sent": _num(p["sent"]),
+               "answered": _num(p["answered"]), "loss": "failed: %s" % p["msg"] if p["failed"] else _num(p["loss_percent"]),
+               "rtt": " / ".join(_num((p.get("rtt_ms") or {}).get(k)) for k in ("min", "avg", "max", "p50", "p95"))}
+              for d in ds for p in d["probes"]]
+    return _report_html.render({
+        "s": s, "layers": LAYERS, "ids": sorted(ids), "rows": grid[:first], "clean_targets": clean_targets,
+        "clean_hosts": sorted(g["host"] for g in groups.values() if not g["rows"]), "probes": probes,
+        "data": {"rows": grid[first:], "details": details}})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -518,63 +575,94 @@ def _html_finding(f: Dict[str, Any], anchor: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
+def _xattr(value: Any) -> str:
+    """An XML attribute value, quoted (line breaks and tabs kept as character references, as ElementTree does)."""
+    return '"%s"' % html.escape(str(value), True).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+
+
+def _attrs(**attrs: Any) -> str:
+    return "".join(" %s=%s" % (k, _xattr(v)) for k, v in attrs.items())
+
+
+def _case(classname: str, name: str, children: List[Tuple[str, Dict[str, Any], Optional[str]]]) -> str:
+    """A <testcase> with its children (tag, attributes, text), indented as the rest of the file; ``classname``
+    already an attribute value (_xattr)."""
+    head = "    <testcase classname=%s name=%s" % (classname, _xattr(name))
+    if not children:
+        return head + " />"
+    parts = [head + ">"]
+    for tag, attrs, text in children:
+        parts.append("      <%s%s%s" % (tag, _attrs(**attrs), " />" if text is None else ">%s</%s>" % (
+            html.escape(text, False), tag)))
+    parts.append("    </testcase>")
+    return "\n".join(parts)
+
+
 def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float = 0.0) -> str:
     """One test suite per host; a test case per target and layer (failing on a finding of at least
     ``fail_severity``, else skipped when the layer was not read in full) and per probe (failing above
-    ``max_probe_loss`` %). The compliance gate (_compliance.junit) is the one that fails on unread layers."""
+    ``max_probe_loss`` %). The compliance gate (_compliance.junit) is the one that fails on unread layers.
+
+    Written as text (escaped by xml.sax.saxutils): an ElementTree of 180,000 test cases costs seconds at 20,000
+    targets (docs/report-scale.md)."""
     if fail_severity not in SEVERITIES:
         raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
     ds = _diagnoses(diagnoses)
-    root = ET.Element("testsuites", name="netdiag.packetloss diagnose")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
+    suites: List[str] = []
+    floor = _rank(fail_severity)
     for d in ds:
         host = str(d["host"])
-        suite = ET.SubElement(root, "testsuite", name=host, timestamp=str(d.get("generated_at") or ""))
         counts = {"tests": 0, "failures": 0, "skipped": 0}
+        cases: List[str] = []
         for label, t in d["targets"].items():
+            by_layer: Dict[str, List[Dict[str, Any]]] = {}
+            for f in t["findings"]:
+                by_layer.setdefault(f["layer"], []).append(f)
+            classname = _xattr("%s.%s" % (host, label))
             for layer in LAYERS:
-                case = ET.SubElement(suite, "testcase", classname="%s.%s" % (host, label), name=layer)
                 counts["tests"] += 1
                 cov = t["layers"].get(layer, {})
-                bad = [f for f in t["findings"] if f["layer"] == layer and _rank(f["severity"]) >= _rank(fail_severity)]
+                state = _state(cov)
+                layer_findings = by_layer.get(layer, [])
+                bad = [f for f in layer_findings if _rank(f["severity"]) >= floor]
+                children: List[Tuple[str, Dict[str, Any], Optional[str]]] = []
                 if bad:
                     counts["failures"] += 1
-                    failure = ET.SubElement(case, "failure", type=worst_severity(bad) or "",
-                                            message="; ".join("%s: %s" % (f["id"], f["summary"]) for f in bad))
-                    failure.text = "\n\n".join(_finding_text(f) for f in bad)
-                    if _state(cov) != "read":
-                        failure.set("message", failure.get("message", "") + " (layer %s: %s)" % (
-                            _STATE_WORDS.get(_state(cov), "not read"), cov.get("reason")))
+                    message = "; ".join("%s: %s" % (f["id"], f["summary"]) for f in bad)
+                    if state != "read":
+                        message += " (layer %s: %s)" % (_STATE_WORDS.get(state, "not read"), cov.get("reason"))
+                    children.append(("failure", {"type": worst_severity(bad) or "", "message": message},
+                                     "\n\n".join(_finding_text(f) for f in bad)))
                 else:
-                    others = [f for f in t["findings"] if f["layer"] == layer]
-                    if _state(cov) != "read":  # never a pass: not known to be clean
+                    if state != "read":  # never a pass: not known to be clean
                         counts["skipped"] += 1
-                        ET.SubElement(case, "skipped", message="n/a - layer %s: %s" % (
-                            _STATE_WORDS.get(_state(cov), "not read"), cov.get("reason")))
-                    if others:
-                        ET.SubElement(case, "system-out").text = "\n\n".join(_finding_text(f) for f in others)
+                        children.append(("skipped", {"message": "n/a - layer %s: %s" % (
+                            _STATE_WORDS.get(state, "not read"), cov.get("reason"))}, None))
+                    if layer_findings:
+                        children.append(("system-out", {}, "\n\n".join(_finding_text(f) for f in layer_findings)))
+                cases.append(_case(classname, layer, children) if children else
+                             "    <testcase classname=%s name=\"%s\" />" % (classname, layer))
         for p in d["probes"]:
-            case = ET.SubElement(suite, "testcase", classname="%s.probe" % host, name=p["name"])
             counts["tests"] += 1
+            children = []
             if p["failed"]:
                 counts["failures"] += 1
-                ET.SubElement(case, "failure", type="probe", message="probe failed: %s" % p["msg"])
+                children.append(("failure", {"type": "probe", "message": "probe failed: %s" % p["msg"]}, None))
             elif (p["loss_percent"] or 0) > max_probe_loss:
                 counts["failures"] += 1
                 rtt = p.get("rtt_ms") or {}
-                ET.SubElement(case, "failure", type="loss",
-                              message="%s%% loss (%s of %s answered) to %s" % (
-                                  _num(p["loss_percent"]), p["answered"], p["sent"], p["name"])).text = (
-                    "rtt ms min/avg/max/p50/p95: %s" % "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95")))
+                children.append(("failure", {"type": "loss", "message": "%s%% loss (%s of %s answered) to %s" % (
+                    _num(p["loss_percent"]), p["answered"], p["sent"], p["name"])},
+                    "rtt ms min/avg/max/p50/p95: %s" % "/".join(_num(rtt.get(k)) for k in ("min", "avg", "max", "p50", "p95"))))
+            cases.append(_case(_xattr("%s.probe" % host), p["name"], children))
         for k, v in counts.items():
-            suite.set(k, str(v))
             totals[k] += v
-        suite.set("errors", "0")
-    for k, v in totals.items():
-        root.set(k, str(v))
-    root.set("errors", "0")
-    _indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        head = "  <testsuite%s" % _attrs(name=host, timestamp=str(d.get("generated_at") or ""), errors=0, **counts)
+        suites.append(head + (">\n" + "\n".join(cases) + "\n  </testsuite>" if cases else " />"))
+    root = "<testsuites%s" % _attrs(name="netdiag.packetloss diagnose", errors=0, **totals)
+    body = (">\n" + "\n".join(suites) + "\n</testsuites>") if suites else " />"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + root + body + "\n"
 
 
 def _indent(elem: ET.Element, level: int = 0) -> None:
@@ -612,27 +700,86 @@ def _finding_text(f: Dict[str, Any]) -> str:
 FLEET_FILES = ("summary.json", "summary.txt", "report.md", "report.html", "junit.xml")
 
 
+def dump_json(doc: Any) -> str:
+    """Machine-read JSON: sorted keys, no indent and no padding, so that Python's C encoder writes it (an indent
+    disables it, and costs two thirds of the reports' time at 20,000 targets: docs/report-scale.md)."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str) + "\n"
+
+
 def target_files(diagnoses: Any) -> List[Dict[str, str]]:
     """[{path, content}]: HOST/TARGET.json for every target, paths relative to the report directory."""
     out = []
     for d, label, _t in _rows(diagnoses):
         out.append({"path": "%s/%s.json" % (safe_name(d["host"]), safe_name(label)),
-                    "content": json.dumps(target_report(d, label), indent=2, sort_keys=True, default=str) + "\n"})
+                    "content": dump_json(target_report(d, label))})
     return out
 
 
 def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning",
-                max_probe_loss: float = 0.0) -> List[Dict[str, str]]:
-    """[{path, content}] of the fleet reports (FLEET_FILES), paths relative to the report directory."""
+                max_probe_loss: float = 0.0, rows: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, str]]:
+    """[{path, content}] of the fleet reports (FLEET_FILES), paths relative to the report directory; ``rows``: the
+    summary rows when the caller has them (summary_rows), computed once for every file."""
     ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds) if rows is None else rows
     return [
-        {"path": "summary.json", "content": json.dumps(summary(ds, report_dir), indent=2, sort_keys=True, default=str) + "\n"},
-        {"path": "summary.txt", "content": summary_table(ds) + "\n"},
-        {"path": "report.md", "content": markdown(ds, report_dir)},
-        {"path": "report.html", "content": render_html(ds, report_dir)},
+        {"path": "summary.json", "content": dump_json(summary(ds, report_dir, rows))},
+        {"path": "summary.txt", "content": summary_table(ds, rows) + "\n"},
+        {"path": "report.md", "content": markdown(ds, report_dir, rows)},
+        {"path": "report.html", "content": render_html(ds, report_dir, rows)},
         {"path": "junit.xml", "content": junit(ds, fail_severity, max_probe_loss)},
     ]
 
 
+def report_plan(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
+                worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Tuple[str, Callable[[], str]]], str]:
+    """What the diagnose role's report task makes of the play's diagnoses (plain data): the files as (path, render)
+    - [] unless ``write``; the paths and contents of target_files and fleet_files, each rendered when it is written,
+    so that a fleet's reports are never all in memory at once (render them inside evidence_cache()) - and the
+    console summary (console_summary). The summary rows are computed once for all of them."""
+    if fail_severity not in SEVERITIES:
+        raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
+    ds = _diagnoses(diagnoses)
+    rows = summary_rows(ds)
+    console = console_summary(ds, worst, report_dir if write else None, missing, rows)
+    if not write:
+        return [], console
+    plan: List[Tuple[str, Callable[[], str]]] = [
+        ("%s/%s.json" % (safe_name(d["host"]), safe_name(label)), functools.partial(_target_json, d, label))
+        for d, label, _t in _rows(ds)]
+    plan += [
+        ("summary.json", lambda: dump_json(summary(ds, report_dir, rows))),
+        ("summary.txt", lambda: summary_table(ds, rows) + "\n"),
+        ("report.md", lambda: markdown(ds, report_dir, rows)),
+        ("report.html", lambda: render_html(ds, report_dir, rows)),
+        ("junit.xml", lambda: junit(ds, fail_severity, max_probe_loss)),
+    ]
+    return plan, console
+
+
+def _target_json(diagnosis: Dict[str, Any], label: str) -> str:
+    return dump_json(target_report(diagnosis, label))
+
+
+@contextlib.contextmanager
+def evidence_cache() -> Iterator[None]:
+    """While rendering a fleet's reports: each finding's evidence_parts computed once for the three formats (the
+    diagnoses must stay alive meanwhile: the cache is by id)."""
+    global _PARTS  # pylint: disable=global-statement
+    _PARTS = {}
+    try:
+        yield
+    finally:
+        _PARTS = None
+
+
+def report_set(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
+               worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Dict[str, str]], str]:
+    """report_plan, rendered: ([{path, content}], console summary)."""
+    plan, console = report_plan(diagnoses, report_dir, fail_severity, max_probe_loss, worst, missing, write)
+    with evidence_cache():
+        return [{"path": path, "content": render()} for path, render in plan], console
+
+
 __all__ = ["SCHEMA", "host_diagnosis", "console_message", "unread_rows", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
-           "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts"]
+           "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts", "console_summary",
+           "dump_json", "target_order", "report_set", "report_plan", "evidence_cache"]

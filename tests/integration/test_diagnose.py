@@ -108,7 +108,7 @@ def test_clean_lab_gives_no_false_findings_and_check_mode_changes_nothing(tmp_pa
         assert (reports / name).stat().st_size > 0, name
     junit = ET.parse(reports / "junit.xml").getroot()
     assert junit.get("failures") == "0" and int(junit.get("tests")) == 2 * 9 + 1
-    assert "<table class=\"heat\">" in (reports / "report.html").read_text()
+    assert "<table id=\"grid\">" in (reports / "report.html").read_text()
 
 
 FAULTS = r"""

@@ -145,17 +145,43 @@ class _Tags(HTMLParser):
         self.stack.pop()
 
 
+def page_data(page: str) -> Dict[str, Any]:
+    """The data the page's script renders from (rows after the first ones, every target's findings)."""
+    start = page.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
+    return json.loads(page[start:page.index("</script>", start)])
+
+
+def page_rows(page: str) -> List[Dict[str, str]]:
+    """Every heat map row, in order: those in the HTML, then those the script adds ({host, sev, t})."""
+    grid = page[page.index("<tbody>"):page.index("</tbody>")]
+    rows = [dict((k, r.split('data-%s="' % k)[1].split('"')[0]) for k in ("host", "sev", "t")) for r in grid.split("<tr ")[1:]]
+    return rows + [{"host": r[0], "sev": r[2], "t": str(r[13])} for r in page_data(page)["rows"]]
+
+
 def test_html_is_self_contained_balanced_and_links_the_heat_map(fleet: List[Dict[str, Any]]) -> None:
     page = _report.render_html(fleet)
     parser = _Tags()
     parser.feed(page)
     assert parser.stack == []
-    assert "script" not in parser.seen and "link" not in parser.seen and "http" not in page.replace("http-equiv", "")
-    assert page.count("<table class=\"heat\">") == 1
-    assert "background:%s" % _report.COLORS["critical"] in page and "background:%s" % _report.COLORS["n/a"] in page
+    # one file that works offline: inline CSS and JS only, nothing fetched
+    assert "link" not in parser.seen and "img" not in parser.seen and " src=" not in page and "http" not in page
+    assert parser.seen.count("script") == 2 and parser.seen.count("style") == 1  # the data, and the script
+    assert page.count("<table id=\"grid\">") == 1
+    assert "class=\"c critical\"" in page and "class=\"c na\"" in page
+    data = page_data(page)
     anchors = [h[1:] for h in parser.hrefs if h.startswith("#")]
-    assert anchors and set(anchors) <= set(parser.ids)  # every heat map cell links to a finding's evidence
-    assert "rule ipv4 filter INPUT #1 (nft)" in page and "<td>packets</td>" in page
+    findings = [f for d in data["details"] for f in d["findings"]]
+    assert anchors and set(anchors) <= set(f["anchor"] for f in findings)  # every heat map cell links to a finding
+    assert "rule ipv4 filter INPUT #1 (nft)" in page
+    evidence = next(f for f in findings if f["id"] == "netfilter.random_drop")
+    assert evidence["tables"] == [["counters", [["packets", "6", "14", "8", "1.6"]]]]
+    # worst first, grouped by host: web1's critical target first; db1 is clean: collapsed into a count
+    rows = page_rows(page)
+    assert (rows[0]["host"], rows[0]["sev"]) == ("web1", "critical")
+    assert "db1" not in [r["host"] for r in rows]
+    assert "1 clean host(s)" in page and ">db1<" not in page.split("id=\"clean-hosts\"")[0]
+    # each row names its target's findings (data-t), a clean-count row none
+    assert all(r["t"] == "-1" or 0 <= int(r["t"]) < len(data["details"]) for r in rows)
 
 
 def test_html_and_markdown_escape_what_comes_from_hosts(seed: Dict[str, Any]) -> None:
@@ -164,7 +190,9 @@ def test_html_and_markdown_escape_what_comes_from_hosts(seed: Dict[str, Any]) ->
     f["summary"] = "<script>alert(1)</script> | x"
     f["evidence"]["rule"]["spec"] = "-m comment --comment \"</td><img src=x>\""
     page = _report.render_html([evil])
-    assert "<script>" not in page and "&lt;script&gt;" in page and "<img" not in page
+    assert page.count("<script>") == 1 and "<script>alert" not in page and "<img" not in page
+    assert "\\u003cscript\\u003ealert(1)" in page  # in the page's data, rendered by the script as text
+    assert "<script>alert(1)</script> | x" in [f["summary"] for d in page_data(page)["details"] for f in d["findings"]]
     md = _report.markdown([evil])
     assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt; \\| x" in md
     # evidence goes into code spans, where Markdown renders no HTML
@@ -248,8 +276,9 @@ def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:
     assert "**3 layer(s) not read in full: not known to be clean**" in md
     assert "- layer nic read in part: not read: /proc/1/net/dev: no permission" in md
     page = _report.render_html([d])
-    assert page.count("background:%s\"><span title=" % _report.PARTIAL_COLOR) == 3
-    assert ">n/a</span>" in page and ">partial</span>" in page
+    assert page.count("<td class=\"c partial\" data-k=\"-1\" title=\"not read: ") == 2
+    assert "<td class=\"c na\" data-k=\"-1\" title=\"iptables-nft-save: not installed\">n/a<" in page
+    assert "data-sev=\"clean\"" not in page  # neither target is shown clean
     # the diagnose role's JUnit: never a pass
     root = ET.fromstring(_report.junit([d]))
     assert root.get("skipped") == "3" and root.get("failures") == "0"
