@@ -26,7 +26,6 @@ measured by tests/integration/test_report_browser.py.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import resource
@@ -48,6 +47,9 @@ if COLLECTIONS not in sys.path:
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils import _report  # noqa: E402  pylint: disable=wrong-import-position
 
+sys.path.insert(0, os.path.dirname(CASES_DIR))  # the analyzer's tests build the snapshots from the cases
+import test_analyze  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
 # the analyzer's cases whose patches make a container's severity: (case id, the label in it whose spec is used)
 CRITICAL = ("random-drop-input-and-output-the-seeds-case", "nic-fifo-missed-errors-tx", "ip-routes-fragments-reverse-path",
             "conntrack-at-its-limit-and-dropping", "qdisc-netem-duplicate-and-corrupt-are-critical")
@@ -63,28 +65,10 @@ def _load(name: str) -> Any:
         return yaml.safe_load(f)
 
 
-def _patch(doc: Dict[str, Any], changes: Any) -> None:
-    """{dotted.path: value} as the analyzer's test table applies it (numbers index lists; a trailing + appends)."""
-    for path, value in (changes or {}).items():
-        append = path.endswith("+")
-        keys = path.rstrip("+").split(".")
-        cur: Any = doc
-        for key in keys[:-1]:
-            cur = cur[int(key)] if isinstance(cur, list) else cur.setdefault(key, {})
-        last, value = keys[-1], copy.deepcopy(value)
-        if append:
-            cur.setdefault(last, []).extend(value)
-        elif isinstance(cur, list):
-            cur[int(last)] = value
-        else:
-            cur[last] = value
-
-
 class Fleet:
     """Synthetic fleets from the real snapshots."""
 
     def __init__(self) -> None:
-        self.base = _load("analyze_base.yml")
         self.cases = dict((c["id"], c) for c in _load("analyze.yml")["cases"])
 
     def spec(self, case_id: str) -> Dict[str, Any]:
@@ -92,17 +76,8 @@ class Fleet:
         return targets.get("container:nginx") or targets.get("host") or {}
 
     def snapshot(self, label: str, spec: Dict[str, Any], which: str, ts: float) -> Dict[str, Any]:
-        doc = copy.deepcopy(self.base["host" if label == "host" else "container"])
-        kind, name = label.split(":", 1) if ":" in label else (label, "host")
-        doc["target"] = {"kind": kind, "name": name, "label": label, "netns_path": None, "pid": None}
-        doc["timestamp"] = ts
-        _patch(doc, spec.get("both"))
-        _patch(doc, spec.get(which))
-        ipt = doc.get("iptables")
-        if isinstance(ipt, dict) and "rules" in ipt:
-            ipt["random_drop_rules"] = [r for r in ipt["rules"] if r.get("random_drop")]
-            ipt["rule_count"] = len(ipt["rules"])
-        return doc
+        """One snapshot of ``label`` as the analyzer's unit tests build it (tests/unit/.../test_analyze.py)."""
+        return test_analyze.snapshot(label, spec, which, ts)
 
     def host(self, index: int, targets: int, interval: float = 5.0) -> Dict[str, Any]:
         """The diagnosis of host number ``index``: container 1 critical, 2 and 3 warning (5 % and 10 % at 20
