@@ -68,8 +68,11 @@ make_venv() {
 ensure_venv() {
   make_venv "$VENV" python3 "$ROOT/requirements.txt" "$ROOT/requirements-test.txt"
   # the collection, importable by ansible from the work tree
-  mkdir -p "$COLL_ROOT/ansible_collections/netdiag"
-  ln -sfn "$ROOT" "$COLL_ROOT/ansible_collections/netdiag/packetloss"
+  local link=$COLL_ROOT/ansible_collections/netdiag/packetloss
+  if [ "$(readlink "$link" 2>/dev/null)" != "$ROOT" ]; then
+    mkdir -p "$COLL_ROOT/ansible_collections/netdiag"
+    ln -sfn "$ROOT" "$link"
+  fi
 }
 
 bootstrap() {
