@@ -29,8 +29,8 @@ from typing import Callable, Dict, List
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".ansible", "collections"))
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_rules as rr  # noqa: E402
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import entered, netns_target  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as rr  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import entered, netns_target  # noqa: E402
 
 
 def sh(argv: List[str], data: str = None, check: bool = True) -> str:

@@ -45,7 +45,7 @@ COLLECTIONS = os.path.join(ROOT, ".ansible", "collections")
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _report  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report  # noqa: E402  pylint: disable=wrong-import-position
 
 sys.path.insert(0, os.path.dirname(CASES_DIR))  # the analyzer's tests build the snapshots from the cases
 import test_analyze  # noqa: E402  pylint: disable=wrong-import-position,import-error

@@ -14,8 +14,14 @@ from typing import Any, Dict, List, Optional
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _compliance, _probe, _report
-from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import probe as _probe
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
 
 FACTS_MODULE = "netdiag.packetloss.packetloss_facts"
 PROBE_MODULE = "netdiag.packetloss.probe"

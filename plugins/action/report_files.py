@@ -14,7 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 
 
 def _safe_join(dest: str, rel: Any) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 from ansible_collections.netdiag.packetloss.plugins.plugin_utils._filters import guard as _guard
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _compliance
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
 
 try:
     import jmespath

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 
 from ansible_collections.netdiag.packetloss.plugins.plugin_utils._filters import guard as _guard
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 
 
 def _interval(value: Any) -> Optional[float]:

@@ -228,9 +228,9 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BACKUP_ARGS, TARGET_ARGS, RemediationError, execute)
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_netem
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as _remediate_netem
 
 
 def main() -> None:

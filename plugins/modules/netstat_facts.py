@@ -85,8 +85,8 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector
-from ansible_collections.netdiag.packetloss.plugins.module_utils._facts_module import FACT_ARGS, run
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.facts_module import FACT_ARGS, run
 
 
 def main() -> None:

@@ -145,8 +145,8 @@ docker_sdk:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector, LAYERS
-from ansible_collections.netdiag.packetloss.plugins.module_utils._facts_module import FACT_ARGS, layer_names, run
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector, LAYERS
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.facts_module import FACT_ARGS, layer_names, run
 
 
 def main() -> None:

@@ -201,7 +201,7 @@ attempts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._probe import DEFAULTS, FAMILIES, MODES, ProbeError, run
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.probe import DEFAULTS, FAMILIES, MODES, ProbeError, run
 
 
 def main() -> None:

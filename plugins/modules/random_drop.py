@@ -251,9 +251,9 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BACKUP_ARGS, TARGET_ARGS, RemediationError, execute)
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_rules
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as _remediate_rules
 
 
 def main() -> None:

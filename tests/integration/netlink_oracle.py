@@ -2,7 +2,7 @@
 
 Run as ``python3 netlink_oracle.py COLLECTIONS_ROOT``: COLLECTIONS_ROOT holds ansible_collections/netdiag/packetloss.
 pyroute2 is the oracle: it does its own dumps and decodes every field with its own message classes, so a wrong
-offset or attribute number in plugins/module_utils/_netlink.py shows as a difference. The collection itself does
+offset or attribute number in plugins/module_utils/_kernel/rtnetlink.py shows as a difference. The collection itself does
 not use pyroute2 (docs/fleet.md says why). Prints one JSON object: what was compared, and every difference.
 Python >= 3.9, pyroute2 0.7 or 0.9.
 """
@@ -15,7 +15,7 @@ from importlib import metadata
 from pyroute2 import IPRoute
 
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _netlink  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _netlink  # noqa: E402
 
 QUEUE_FIELDS = {"qlen": "qlen", "backlog": "backlog_bytes", "drops": "drops", "requeues": "requeues",
                 "overlimits": "overlimits"}

@@ -21,7 +21,8 @@ import pytest
 from conftest import COLLECTIONS, facts_of, run_module, sh
 
 sys.path.insert(0, COLLECTIONS)
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _dropreasons  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons  # noqa: E402
 
 TRACEFS = _dropreasons.TRACEFS
 WAIT = 60.0  # the longest any wait here lasts (a loaded 2-CPU machine)

@@ -77,7 +77,7 @@ def test_open_port_on_loopback_ipv6(netns):
         # the module runs on the host: probe the namespace's loopback from inside it with a tiny python harness
         out = sh("python3", "-c", (
             "import json, sys; sys.path.insert(0, %r)\n"
-            "from ansible_collections.netdiag.packetloss.plugins.module_utils import _probe\n"
+            "from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import probe as _probe\n"
             "print(json.dumps([_probe.run('::1', 8080, mode=m, count=3, interval=0.01, family='ipv6') for m in ('connect', 'syn')]))"
         ) % os.path.join(ROOT, ".ansible", "collections"), ns=netns)
     finally:
@@ -102,7 +102,7 @@ def test_bad_arguments_fail_cleanly(args, message):
 FILTER_CHECK = r"""
 import socket, sys, time
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _probe
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import probe as _probe
 wanted, other = socket.socket(), socket.socket()
 for s in (wanted, other):
     s.bind(("127.0.0.1", 0)); s.listen(8)

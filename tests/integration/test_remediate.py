@@ -283,7 +283,7 @@ def test_bad_arguments_change_nothing(netns: str) -> None:
 
 def kernel_has_netem() -> bool:
     sys.path.insert(0, os.path.join(ROOT, ".ansible", "collections"))
-    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate_netem import netem_support
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.netem import netem_support
     return netem_support() is not False
 
 
@@ -327,9 +327,9 @@ def test_qdisc_requests_reach_this_kernel(netns: str) -> None:
     """The rtnetlink requests the netem module sends, with a qdisc this kernel has (pfifo): add, refuse, delete."""
     import struct
     sys.path.insert(0, os.path.join(ROOT, ".ansible", "collections"))
-    from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_netem as rn
-    from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink
-    from ansible_collections.netdiag.packetloss.plugins.module_utils._target import entered, netns_target
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as rn
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import entered, netns_target
     ifname = veth(netns)
     with entered(netns_target(netns)):
         import socket

@@ -164,9 +164,9 @@ def test_save_binaries_off_path_is_not_read_and_random_drop_fails(quiet_ns: str)
 
 NOBODY = """
 import json
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import HOST
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_rules as rr
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import HOST
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as rr
 out = {"facts": Collector().collect(HOST, ["iptables"])["iptables"]}
 try:
     rr.build({"state": "absent"})(HOST)

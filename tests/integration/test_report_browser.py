@@ -20,7 +20,7 @@ from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from report_scale import Fleet  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _report  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report  # noqa: E402  pylint: disable=wrong-import-position
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTS, TARGETS, LIMIT_MS, ATTEMPTS = 1000, 20, 2000.0, 3

@@ -14,7 +14,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netdiag.packetloss.plugins.filter.compliance import FilterModule
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MU_TESTS = os.path.join(HERE, "..", "module_utils")

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

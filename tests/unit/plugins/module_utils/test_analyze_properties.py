@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Tuple
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 from test_analyze import BASE
 
 

@@ -13,7 +13,9 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _compliance, _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 from test_analyze import CASES as ANALYZER_CASES, build  # the analyzer's table of cases (same directory)
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -11,7 +11,9 @@ from typing import List, Tuple
 
 import pytest
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _procfs
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = sorted(glob.glob(os.path.join(HERE, "..", "..", "fixtures", "counters", "names_*.txt")))

@@ -10,7 +10,9 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _dropreasons
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "..", "fixtures", "tracefs")

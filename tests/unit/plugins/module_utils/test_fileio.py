@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _fileio
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import Collector, _run_all
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import TargetError, netns_target
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector, _run_all
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TargetError, netns_target
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import FIXTURES
 
 
@@ -125,7 +125,7 @@ def test_run_bounded_reads_each_output_to_its_cap_and_in_time() -> None:
 
 def test_run_all_notes_what_it_could_not_read(monkeypatch: Any) -> None:
     monkeypatch.setattr(_fileio, "RULESET_MAX", 1000)
-    monkeypatch.setattr("ansible_collections.netdiag.packetloss.plugins.module_utils._collect.RULESET_MAX", 1000)
+    monkeypatch.setattr("ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector.RULESET_MAX", 1000)
     py = sys.executable
     jobs = [("save", "ipv4", "x", [py, "-c", "print('x' * 2000)"]), ("save", "ipv4", "y", [py, "-c", "print('fine')"]),
             ("save", "ipv4", "z", ["/nonexistent/iptables-save"]),
@@ -180,7 +180,7 @@ def tree(tmp_path: Any) -> str:
 
 
 def collect(root: str, layers: Any = ("netstat", "conntrack")) -> Any:
-    from ansible_collections.netdiag.packetloss.plugins.module_utils._target import HOST
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import HOST
     return Collector(proc_root=root).collect(HOST, list(layers))
 
 
@@ -191,7 +191,7 @@ def test_whole_tree_is_read(tmp_path: Any) -> None:
     assert net["available"] and all(s["read"] for s in net["sources"].values()), net["sources"]
     assert set(net["sources"]) == {"interfaces", "snmp", "netstat", "snmp6", "softnet"}
     assert net["sources"]["interfaces"]["lacks"] == list(__import__(
-        "ansible_collections.netdiag.packetloss.plugins.module_utils._collect", fromlist=["NETLINK_ONLY"]).NETLINK_ONLY)
+        "ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector", fromlist=["NETLINK_ONLY"]).NETLINK_ONLY)
     assert net["ipv6"] and net["softnet"] and "TcpExt" in net["snmp"] and "Ip6" in net["snmp"]
     assert ct["usage_percent"] == 90.0 and ct["stat"]["total"] and all(s["read"] for s in ct["sources"].values())
     assert out["warnings"] == []

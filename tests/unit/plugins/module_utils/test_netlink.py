@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _netlink
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _netlink
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -24,8 +24,14 @@ from typing import Any, Callable, Dict, List
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _netlink, _procfs, _rulesets, _tc_text
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import INT_MAX, INT_MIN, ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _netlink
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import tc as _tc_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import INT_MAX, INT_MIN, ParseError
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import fixture
 
 # deadline: one example may take 2 s (a slow shared CI core), far above the milliseconds they take

@@ -11,8 +11,8 @@ from typing import Any, Dict, Tuple
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate as r
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import HOST, Target
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import common as r
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import HOST, Target
 
 
 class Exit(Exception):

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_netem as rn
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import RemediationError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import HOST
-from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as rn
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import HOST
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
     NETEM_KEYS, decode_netem_options, parse_tc_qdisc_show)
 
 HERE = os.path.dirname(os.path.abspath(__file__))

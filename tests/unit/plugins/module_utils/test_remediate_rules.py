@@ -15,9 +15,9 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _remediate_rules as rr
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import RemediationError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate_rules import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as rr
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.rules import (
     delete_scripts,
     insert_rule_text,
     ipt_drill_args,
@@ -36,7 +36,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate_rule
     validate,
     without_lines,
 )
-from ansible_collections.netdiag.packetloss.plugins.module_utils._rulesets import parse_iptables_save, parse_nft_json
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import parse_iptables_save, parse_nft_json
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import FIXTURES, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))

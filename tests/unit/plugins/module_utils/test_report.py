@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 from test_analyze import CASES, build  # the analyzer's table of cases (same directory)
 
 PROBES = {"results": [
@@ -248,7 +248,7 @@ def _unread_fleet() -> Dict[str, Any]:
 
 
 def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:
-    from ansible_collections.netdiag.packetloss.plugins.module_utils import _compliance
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
     d = _unread_fleet()
     assert d["findings"] == []
     host, nginx = d["targets"]["host"], d["targets"]["container:nginx"]

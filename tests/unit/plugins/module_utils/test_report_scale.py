@@ -12,7 +12,11 @@ from typing import Any, Dict, List
 
 import pytest
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _analyze, _report, _report_html
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import html as _report_html
 from test_analyze import CASES, build  # the analyzer's table of cases (same directory)
 from test_report import page_data, page_rows  # the page's rows and data (same directory)
 

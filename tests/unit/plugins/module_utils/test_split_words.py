@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._rulesets import _split_words
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import _split_words
 
 
 @settings(max_examples=3000, deadline=None)

@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
     NETEM_KEYS,
     decode_netem_options,
     parse_tc_qdisc_show,

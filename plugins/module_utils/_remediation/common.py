@@ -22,8 +22,8 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _fileio
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import Target, TargetError, entered, resolve
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target, TargetError, entered, resolve
 
 COMMAND_TIMEOUT = 120
 DEFAULT_BACKUP_DIR = "/var/backups/netdiag-packetloss"

@@ -17,9 +17,9 @@ import math
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import (
     LAYERS, SEVERITIES, counter, interval_of, not_read, targets_of, worst_severity)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._report import _finding_text, _indent, _num as _fmt, now_iso
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports.report import _finding_text, _indent, _num as _fmt, now_iso
 
 SCHEMA = "netdiag.packetloss/compliance/v1"
 STATUSES = ("pass", "fail", "skipped", "error")

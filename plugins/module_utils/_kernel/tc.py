@@ -15,7 +15,7 @@ import re
 import struct
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError, to_int, to_text
 
 # netem option keys. Times are in milliseconds, probabilities in percent (0-100).
 NETEM_KEYS: Dict[str, Any] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Union
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError, to_int, to_text
 
 Text = Union[str, bytes]
 Counters = Dict[str, int]

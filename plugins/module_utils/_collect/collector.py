@@ -15,16 +15,16 @@ import re
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _fileio
-from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import (
     PROC_MAX, RULESET_MAX, TC_MAX, InputError, read_text, run_bounded)
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _dropreasons
-from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink, driver_stats, nft_tables
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _procfs
-from ansible_collections.netdiag.packetloss.plugins.module_utils import _rulesets
-from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import parse_tc_qdisc_show
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import Target, entered
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink, driver_stats, nft_tables
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target, entered
 
 LAYERS = ("tc", "netstat", "conntrack", "iptables", "drop_reasons")
 IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")

@@ -19,7 +19,7 @@ import html
 import xml.etree.ElementTree as ET
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analyze import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import (
     LAYERS, SEVERITIES, analyze_host, host_causes, interval_of, layer_coverage, not_read, targets_of, worst_severity)
 
 SCHEMA = "netdiag.packetloss/target-report/v1"
@@ -504,7 +504,7 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional
     """A self-contained page (inline CSS and JS, nothing fetched; _report_html.PAGE, rendered with Jinja2): worst
     first and grouped by host, clean hosts and targets collapsed into counts, filters by severity, layer, host and
     finding id, sortable columns, and the evidence of every finding."""
-    from ansible_collections.netdiag.packetloss.plugins.module_utils import _report_html  # pylint: disable=import-outside-toplevel
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import html as _report_html  # pylint: disable=import-outside-toplevel
     ds = _diagnoses(diagnoses)
     rows = summary_rows(ds) if rows is None else rows
     s = summary(ds, report_dir, rows)

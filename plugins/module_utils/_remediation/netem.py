@@ -28,11 +28,11 @@ import socket
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import Netlink, TC_H_ROOT, TC_H_INGRESS
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink, TC_H_ROOT, TC_H_INGRESS
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BackupPart, Plan, RemediationError, Step, check_name, diff_entry)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import Target
-from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
     NETEM_KEYS, NETEM_LOSS_GE, NETEM_LOSS_GI, TCA_NETEM_CORR, TCA_NETEM_CORRUPT, TCA_NETEM_ECN,
     TCA_NETEM_JITTER64, TCA_NETEM_LATENCY64, TCA_NETEM_LOSS, TCA_NETEM_PRNG_SEED, TCA_NETEM_RATE, TCA_NETEM_RATE64,
     TCA_NETEM_REORDER, TCA_NETEM_SLOT, UINT32_MAX, decode_netem_options)

@@ -15,7 +15,7 @@ import re
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import InputError, open_checked
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, open_checked
 
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file (Linux >= 4.11): its CLONE_NEW* type

@@ -12,10 +12,10 @@ from typing import Any, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import LAYERS, Collector
-from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import InputError, open_checked
-from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import LAYERS, Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, open_checked
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import (
     HOST, Target, TargetError, container_target, docker_sdk_state, netns_target, resolve, running_containers)
 
 TARGET_ARGS: Dict[str, Any] = dict(

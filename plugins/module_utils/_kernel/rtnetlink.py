@@ -18,8 +18,8 @@ import socket
 import struct
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._tc_text import decode_netem_options
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import decode_netem_options
 
 NLMSG_HDRLEN = 16
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300

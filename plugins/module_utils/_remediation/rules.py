@@ -25,14 +25,14 @@ import re
 import shutil
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import IPTABLES_NFT_TABLES, opaque_drops, read_live
-from ansible_collections.netdiag.packetloss.plugins.module_utils._netlink import nft_tables
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediate import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import IPTABLES_NFT_TABLES, opaque_drops, read_live
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import nft_tables
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BackupPart, Plan, RemediationError, Step, check_name, diff_entry, run)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._rulesets import (
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import (
     _random_source, _render, parse_iptables_save, parse_nft_json)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._target import Target
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target
 
 Rule = Dict[str, Any]
 

@@ -41,8 +41,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._fileio import InputError, read_text
-from ansible_collections.netdiag.packetloss.plugins.module_utils._limits import MAX_INTERVAL
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, read_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
 
 TRACEFS = "/sys/kernel/tracing"
 EVENT = "events/skb/kfree_skb"

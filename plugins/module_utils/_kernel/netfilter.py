@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._parse_errors import INT_MAX, INT_MIN, ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import INT_MAX, INT_MIN, ParseError, to_int, to_text
 
 Rule = Dict[str, Any]
 DROP_ACTIONS = ("DROP", "REJECT")
