@@ -216,9 +216,9 @@ class TargetLock:
     is how long another holder kept this one waiting (0.0 if the lock was free).
     """
 
-    def __init__(self, timeout: float = LOCK_TIMEOUT, directory: str = LOCK_DIR) -> None:
+    def __init__(self, timeout: float = LOCK_TIMEOUT, directory: Optional[str] = None) -> None:
         self.timeout = timeout
-        self.directory = directory
+        self.directory = directory or LOCK_DIR  # read when the lock is made (the unit tests point it elsewhere)
         self.fd = -1
         self.waited = 0.0
         self.path = ""

@@ -11,28 +11,11 @@ import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _netlink
-from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, read
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import (
+    assert_subset, message, read)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "netlink.yml")))
-
-
-def attribute(kind: int, fmt: str, values: Any) -> bytes:
-    if fmt == "nested":
-        payload = b"".join(attribute(*a) for a in values)
-    elif fmt == "s":
-        payload = values.encode() + b"\0"
-    elif fmt == "raw":
-        return values.encode("latin-1")
-    else:
-        payload = struct.pack("=" + fmt, *values)
-    data = struct.pack("=HH", 4 + len(payload), kind) + payload
-    return data + b"\0" * (-len(data) % 4)
-
-
-def message(msg_type: int, header: bytes, attrs: List[List[Any]]) -> bytes:
-    body = header + b"".join(attribute(*a) for a in attrs)
-    return struct.pack("=IHHII", _netlink.NLMSG_HDRLEN + len(body), msg_type, 2, 1, 0) + body
 
 
 @pytest.mark.parametrize("case", CASES["links"], ids=[c["id"] for c in CASES["links"]])

@@ -1,10 +1,12 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the table-driven parser tests share: reading fixtures and comparing a parse with a YAML expectation."""
+"""What the table-driven tests share: reading fixtures, comparing a result with a YAML expectation, and building
+netlink messages the way the kernel lays them out (host byte order)."""
 from __future__ import annotations
 
 import os
-from typing import Any
+import struct
+from typing import Any, List
 
 import pytest
 
@@ -36,3 +38,30 @@ def assert_subset(actual: Any, expected: Any, path: str = "") -> None:
         assert actual == pytest.approx(expected, rel=1e-12, abs=1e-9), path
     else:
         assert actual == expected, "%s: %r != %r" % (path, actual, expected)
+
+
+NLMSG_HDRLEN = 16
+
+
+def attribute(kind: int, fmt: str, values: Any) -> bytes:
+    """One netlink attribute (struct nlattr, padded to 4 bytes). ``fmt``: "nested" (``values`` are attributes),
+    "s" (a NUL-terminated string), "raw" (``values`` taken as the whole attribute, latin-1), "bytes" (``values`` is the
+    payload) or a struct format applied to the list ``values``."""
+    if fmt == "nested":
+        payload = b"".join(attribute(*a) for a in values)
+    elif fmt == "s":
+        payload = values.encode() + b"\0"
+    elif fmt == "raw":
+        return values.encode("latin-1")
+    elif fmt == "bytes":
+        payload = bytes(values)
+    else:
+        payload = struct.pack("=" + fmt, *values)
+    data = struct.pack("=HH", 4 + len(payload), kind) + payload
+    return data + b"\0" * (-len(data) % 4)
+
+
+def message(msg_type: int, header: bytes, attrs: List[List[Any]], flags: int = 2, seq: int = 1) -> bytes:
+    """One netlink message: nlmsghdr, the family's ``header``, then ``attrs`` ([kind, fmt, values] each)."""
+    body = header + b"".join(attribute(*a) for a in attrs)
+    return struct.pack("=IHHII", NLMSG_HDRLEN + len(body), msg_type, flags, seq, 0) + body
