@@ -60,6 +60,18 @@ def module_args(args: Dict[str, Any]) -> "contextlib.AbstractContextManager[None
     return patch_module_args(args)
 
 
+def module_side() -> "contextlib.AbstractContextManager[Any]":
+    """Since ansible-core 2.19 a warning goes to the controller's display once controller code is imported in the
+    process (an action plugin, a filter): the module's run says it is not the controller, as on a target."""
+    try:
+        from ansible.module_utils import _internal  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return contextlib.nullcontext()
+    if not hasattr(_internal, "is_controller"):
+        return contextlib.nullcontext()
+    return mock.patch.object(_internal, "is_controller", False)
+
+
 def run_module(name: str, args: Dict[str, Any], capsys: Any, check_mode: bool = False, diff: bool = False) -> Dict[str, Any]:
     """Run plugins/modules/NAME.py's main() with ``args``; its result as Ansible would read it (rc in ``_rc``)."""
     main: Callable[[], None] = importlib.import_module("ansible_collections.netdiag.packetloss.plugins.modules." + name).main
@@ -68,7 +80,7 @@ def run_module(name: str, args: Dict[str, Any], capsys: Any, check_mode: bool = 
     _warnings._global_warnings.clear()  # pylint: disable=protected-access
     _warnings._global_deprecations.clear()  # pylint: disable=protected-access
     capsys.readouterr()
-    with module_args(full):
+    with module_args(full), module_side():
         with pytest.raises(SystemExit) as exited:
             main()
     out = capsys.readouterr().out
@@ -87,6 +99,49 @@ def warning_text(warning: Any) -> str:
         event = warning.get("event") or (warning.get("details") or [{}])[0]
         return str(event.get("msg", warning))
     return str(warning)
+
+
+# ---- action plugins ----------------------------------------------------------------------------------------------
+
+ACTIONS = ("diagnose", "report_files")
+
+
+def run_action(name: str, args: Dict[str, Any], capsys: Any, system: "FakeSystem", check_mode: bool = False,
+               task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Run plugins/action/NAME.py in-process, as the task executor would, the result as it would record it (an
+    AnsibleActionFail becomes failed and msg). The modules it sends to the target run in-process too (run_module,
+    on the same fake system); other modules answer with ``system.modules[name]``."""
+    from ansible.errors import AnsibleAction  # pylint: disable=import-outside-toplevel
+    plugin = importlib.import_module("ansible_collections.netdiag.packetloss.plugins.action." + name)
+    task = mock.MagicMock()
+    task.args = dict(args)
+    task.async_val = 0
+    task.check_mode = check_mode
+    task.action = "netdiag.packetloss." + name
+    action = plugin.ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None,
+                                 shared_loader_obj=None)
+    action._load_name = task.action  # pylint: disable=protected-access  # what the plugin loader sets
+    sent: List[str] = []
+
+    def execute_module(module_name: str, module_args: Dict[str, Any], task_vars: Any = None, **_kw: Any) -> Dict[str, Any]:
+        sent.append(module_name)
+        prefix = "netdiag.packetloss."
+        if module_name.startswith(prefix):
+            out = run_module(module_name[len(prefix):], module_args, capsys, check_mode=check_mode)
+            out.pop("_rc")
+            return out
+        if module_name not in system.modules:
+            raise AssertionError("the action ran %s, which the case does not answer" % module_name)
+        return dict(system.modules[module_name])
+
+    action._execute_module = execute_module  # pylint: disable=protected-access
+    try:
+        result = action.run(task_vars=dict(task_vars or {}))
+    except AnsibleAction as exc:
+        result = dict(exc.result, failed=True, msg=getattr(exc, "message", None) or str(exc))
+    result["_modules"] = sent
+    result["warnings"] = [warning_text(w) for w in result.get("warnings") or []]
+    return json.loads(json.dumps(result))  # as the controller would hand it on
 
 
 # ---- commands -----------------------------------------------------------------------------------------------------
@@ -459,6 +514,7 @@ class FakeSystem:
         self.files = FakeFiles(spec.get("files", {}))
         self.docker = fake_docker(spec.get("docker", {}))
         self.raw = spec.get("raw_sockets", "allowed")
+        self.modules: Dict[str, Dict[str, Any]] = spec.get("modules", {})
         self.tmp = tmp
 
     @contextlib.contextmanager

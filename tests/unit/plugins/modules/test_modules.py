@@ -19,7 +19,7 @@ import yaml
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import LAYERS
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.modules.harness import (
-    FIXTURES, FakeSystem, loopback_ports, run_module, substitute, tmp_tree)
+    ACTIONS, FIXTURES, FakeSystem, loopback_ports, run_action, run_module, substitute, tmp_tree)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,8 +41,7 @@ def test_every_module_has_cases() -> None:
     modules = set(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(HERE, "..", "..", "..", "..", "plugins",
                                                                               "modules", "*.py")))
     tested = set(m for m, _c in CASES)
-    # diagnose and report_files are action plugins (their modules hold the documentation): tests/unit/plugins/action
-    assert modules - {"diagnose", "report_files"} <= tested, sorted(modules - tested)
+    assert modules <= tested, sorted(modules - tested)  # diagnose and report_files: the action plugins
 
 
 def _find(messages: List[str], wanted: str) -> bool:
@@ -57,18 +56,35 @@ def test_module(module: str, case: Dict[str, Any], tmp_path: Any, monkeypatch: A
         names = dict(ports, fixtures=FIXTURES, tmp=tmp)
         system = FakeSystem(substitute(case.get("system"), names), tmp)
         with system.installed(monkeypatch):
-            result = run_module(module, substitute(case.get("args", {}), names), capsys,
-                                check_mode=case.get("check_mode", False), diff=case.get("diff", False))
+            args = substitute(case.get("args", {}), names)
+            if module in ACTIONS:
+                result = run_action(module, args, capsys, system, check_mode=case.get("check_mode", False),
+                                    task_vars=substitute(case.get("task_vars"), names))
+            else:
+                result = run_module(module, args, capsys, check_mode=case.get("check_mode", False),
+                                    diff=case.get("diff", False))
     expect = substitute(case.get("expect", {}), names)
     failed = bool(expect.get("failed", False))
     assert bool(result.get("failed", False)) is failed, result.get("msg", result)
-    assert result["_rc"] == (1 if failed else 0)
+    assert module in ACTIONS or result["_rc"] == (1 if failed else 0)
     for wanted in [expect["msg"]] if isinstance(expect.get("msg"), str) else expect.get("msg", []):
         assert wanted in result.get("msg", ""), result.get("msg")
+    if "summary" in expect:  # report_files' console summary
+        assert expect["summary"] in result["summary"], result["summary"]
     if "changed" in expect:
         assert result.get("changed") is expect["changed"], result
     if "result" in expect:
         assert_subset(result, expect["result"])
+    if "modules" in expect:  # the modules an action plugin ran, in order
+        assert result["_modules"] == expect["modules"]
+    if "files" in expect:  # files written under tmp: rel path -> text in them (or null: not there)
+        for rel, text in expect["files"].items():
+            path = os.path.join(tmp, rel)
+            if text is None:
+                assert not os.path.lexists(path), path
+            else:
+                with open(path) as f:
+                    assert text in f.read(), path
     if "layers" in expect:  # exactly these layers were collected
         facts = result["ansible_facts"]["packetloss"]
         assert sorted(k for k in facts if k in LAYERS) == sorted(expect["layers"]), sorted(facts)
