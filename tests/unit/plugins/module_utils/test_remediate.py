@@ -14,6 +14,12 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation im
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import HOST, Target
 
 
+@pytest.fixture(autouse=True)
+def lock_dir(tmp_path: Any, monkeypatch: Any) -> None:
+    """The remediation lock in the test's own directory, not /run (which only root may write)."""
+    monkeypatch.setattr(r, "LOCK_DIR", str(tmp_path / "locks"))
+
+
 class Exit(Exception):
     pass
 
