@@ -4,7 +4,7 @@
 
 A fleet of HOSTS x TARGETS is built from the real snapshots of the unit tests (tests/unit/plugins/module_utils/
 cases/analyze_base.yml, the host lab's facts, patched by the analyzer's own cases) through the collection's own
-host_diagnosis: per host the host target and TARGETS-1 containers; 5 % of the targets critical (one container per
+_diagnosis.host_diagnosis: per host the host target and TARGETS-1 containers; 5 % of the targets critical (one container per
 host, a cause from a rotation of critical cases), 10 % warning (two containers), some info (tcp symptoms, which name
 their causes in explained_by), the rest clean, and one host in fifty with a layer not read.
 
@@ -45,6 +45,7 @@ COLLECTIONS = os.path.join(ROOT, ".ansible", "collections")
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report  # noqa: E402  pylint: disable=wrong-import-position
 
 sys.path.insert(0, os.path.dirname(CASES_DIR))  # the analyzer's tests build the snapshots from the cases
@@ -106,7 +107,7 @@ class Fleet:
                 for snap in (before, after):
                     snap[label]["iptables"] = {"available": False, "reason": "iptables-nft-save: not installed",
                                                "cause": "missing_binary"}
-        return _report.host_diagnosis(before, after, interval, host="host%04d" % index,
+        return _diagnosis.host_diagnosis(before, after, interval, host="host%04d" % index,
                                       generated_at="2026-11-30T00:00:00+00:00")
 
     def build(self, hosts: int, targets: int) -> List[Dict[str, Any]]:

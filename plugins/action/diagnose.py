@@ -15,8 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
-
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import probe as _probe
 
@@ -120,8 +119,8 @@ class ActionModule(ActionBase):
                 after = self._facts(facts_args, task_vars)["packetloss"]
 
         seconds = interval if interval else None
-        diagnosis = _report.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
-        rates = _compliance.key_rates(before, after, seconds) if after is not None else {}
+        diagnosis = _diagnosis.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
+        rates = _analyze.key_rates(before, after, seconds) if after is not None else {}
         result.update(
             changed=bool(self._prerequisites and self._prerequisites["changed"]),
             ansible_facts=dict(packetloss_diagnosis=diagnosis, packetloss_findings=diagnosis["findings"],

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 from ansible_collections.netdiag.packetloss.plugins.plugin_utils._filters import guard as _guard
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
 
 try:
@@ -109,7 +110,7 @@ def _describe(entry: Any) -> Any:
 def packetloss_key_rates(before: Any, after: Any = None, interval: Any = None) -> Dict[str, Dict[str, float]]:
     """{target: {counter: rate per second}} of the key drop counters between two packetloss_facts snapshots."""
     seconds = float(interval) if interval not in (None, "") else None
-    return _compliance.key_rates(before, after, seconds)
+    return _analyze.key_rates(before, after, seconds)
 
 
 def packetloss_textfile(diagnoses: Any, verdicts: Any = None, rates: Any = None) -> str:

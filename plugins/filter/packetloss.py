@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.netdiag.packetloss.plugins.plugin_utils._filters import guard as _guard
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 
 
@@ -31,8 +32,8 @@ def packetloss_findings(before: Any, after: Any = None, interval: Any = None, th
 
 def packetloss_diagnosis(before: Any, after: Any = None, interval: Any = None, thresholds: Optional[Dict[str, Any]] = None,
                          host: str = "localhost", probes: Any = None) -> Dict[str, Any]:
-    """One host's diagnosis: findings, coverage and probes per target (see _report.host_diagnosis)."""
-    return _report.host_diagnosis(before, after, _interval(interval), thresholds or None, host=str(host), probes=probes)
+    """One host's diagnosis: findings, coverage and probes per target (see _diagnosis.host_diagnosis)."""
+    return _diagnosis.host_diagnosis(before, after, _interval(interval), thresholds or None, host=str(host), probes=probes)
 
 
 def packetloss_worst(findings: Any, by: str = "layer") -> Any:

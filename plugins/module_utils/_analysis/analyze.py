@@ -350,7 +350,8 @@ def share(events: Optional[int], traffic: Optional[int], includes_events: bool =
             "percent_lower": round(100.0 * lower, 2)}
 
 
-def _rank(severity: Optional[str]) -> int:
+def severity_rank(severity: Optional[str]) -> int:
+    """0 info, 1 warning, 2 critical; -1 for anything else (no finding, n/a)."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
@@ -1561,7 +1562,7 @@ _ALWAYS_EXPLAINS = ("netfilter.random_drop", "qdisc.netem")
 
 def _explains(f: Dict[str, Any]) -> bool:
     """A random-drop rule or a netem qdisc always explains a symptom; other causes from severity "warning" up."""
-    return f["id"] in CAUSES and (f["id"] in _ALWAYS_EXPLAINS or _rank(f["severity"]) >= 1)
+    return f["id"] in CAUSES and (f["id"] in _ALWAYS_EXPLAINS or severity_rank(f["severity"]) >= 1)
 
 
 def _cause_ref(f: Dict[str, Any]) -> Dict[str, Any]:
@@ -1572,7 +1573,7 @@ def host_causes(findings: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """Every cause on a host that explains its symptoms, each named once ({id, target, subject, severity}), ranked:
     random drops and netem first, then by severity, target, id and subject."""
     causes = sorted((f for f in findings if _explains(f)),
-                    key=lambda x: (x["id"] not in _ALWAYS_EXPLAINS, -_rank(x["severity"]), x["target"], x["id"], x["subject"]))
+                    key=lambda x: (x["id"] not in _ALWAYS_EXPLAINS, -severity_rank(x["severity"]), x["target"], x["id"], x["subject"]))
     return [_cause_ref(x) for x in causes]
 
 
@@ -1591,7 +1592,7 @@ def link_symptoms(findings: List[Dict[str, Any]], thresholds: Dict[str, Dict[str
     by_target: Dict[str, List[Dict[str, Any]]] = {}
     for c in causes:
         by_target.setdefault(c["target"], []).append(c)
-    strong = any(_rank(c["severity"]) >= 1 for c in causes)
+    strong = any(severity_rank(c["severity"]) >= 1 for c in causes)
     for f in findings:
         if f["id"] not in SYMPTOMS:
             continue
@@ -1604,7 +1605,7 @@ def link_symptoms(findings: List[Dict[str, Any]], thresholds: Dict[str, Dict[str
         if len(causes) > len(listed):
             f["explained_by_others"] = len(causes) - len(listed)
         cap = thresholds.get(f["id"], {}).get("explained_max_severity")
-        if causes and cap and strong and _rank(f["severity"]) > _rank(cap):
+        if causes and cap and strong and severity_rank(f["severity"]) > severity_rank(cap):
             f["severity_unexplained"] = f["severity"]
             f["severity"] = cap
         if causes:
@@ -1616,7 +1617,7 @@ def link_symptoms(findings: List[Dict[str, Any]], thresholds: Dict[str, Dict[str
 
 
 def sort_findings(findings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return sorted(findings, key=lambda f: (-_rank(f["severity"]), f["target"] != "host", f["target"],
+    return sorted(findings, key=lambda f: (-severity_rank(f["severity"]), f["target"] != "host", f["target"],
                                            LAYERS.index(f["layer"]) if f["layer"] in LAYERS else 99, f["id"], f["subject"]))
 
 
@@ -1687,7 +1688,7 @@ def worst(findings: Iterable[Dict[str, Any]], by: str = "layer") -> Dict[str, Op
         key = f.get(by)
         if key is None:
             continue
-        if _rank(f.get("severity")) > _rank(out.get(key)):
+        if severity_rank(f.get("severity")) > severity_rank(out.get(key)):
             out[key] = f["severity"]
     return out
 
@@ -1695,7 +1696,7 @@ def worst(findings: Iterable[Dict[str, Any]], by: str = "layer") -> Dict[str, Op
 def worst_severity(findings: Iterable[Dict[str, Any]]) -> Optional[str]:
     best: Optional[str] = None
     for f in findings:
-        if _rank(f.get("severity")) > _rank(best):
+        if severity_rank(f.get("severity")) > severity_rank(best):
             best = f["severity"]
     return best
 
@@ -1703,7 +1704,75 @@ def worst_severity(findings: Iterable[Dict[str, Any]]) -> Optional[str]:
 def at_least(findings: Iterable[Dict[str, Any]], severity: str) -> List[Dict[str, Any]]:
     if severity not in SEVERITIES:
         raise ValueError("severity must be one of %s" % ", ".join(SEVERITIES))
-    return [f for f in findings if _rank(f.get("severity")) >= _rank(severity)]
+    return [f for f in findings if severity_rank(f.get("severity")) >= severity_rank(severity)]
+
+
+# ------------------------------------------------------------------------------------------------
+# key drop counters per second (the packetloss_key_rates filter, the diagnose action, the Prometheus textfile),
+# read from the facts with the readers the checks above use: None when the layer was not read
+# ------------------------------------------------------------------------------------------------
+
+def _key_qdisc_drops(facts: Optional[Dict[str, Any]]) -> Optional[int]:
+    tc = _layer(facts, "tc")
+    if tc is None or not isinstance(tc.get("qdiscs"), list):
+        return None
+    return sum(_int(_get(q, "stats", "drops")) or 0 for q in tc["qdiscs"] if isinstance(q, dict))
+
+
+def _key_nic(key: str) -> Callable[[Optional[Dict[str, Any]]], Optional[int]]:
+    def read(facts: Optional[Dict[str, Any]]) -> Optional[int]:
+        if not isinstance(_get(_layer(facts, "netstat"), "interfaces"), dict):
+            return None
+        return sum(_int(_get(row, "stats", key)) or 0 for row in _interfaces(facts).values())
+    return read
+
+
+def _key_snmp(section: str, key: str) -> Callable[[Optional[Dict[str, Any]]], Optional[int]]:
+    def read(facts: Optional[Dict[str, Any]]) -> Optional[int]:
+        return _int(_get(_snmp(facts), section, key))
+    return read
+
+
+def _key_conntrack_drop(facts: Optional[Dict[str, Any]]) -> Optional[int]:
+    return _int(_get(_layer(facts, "conntrack"), "stat", "total", "drop"))
+
+
+def _key_random_drop_packets(facts: Optional[Dict[str, Any]]) -> Optional[int]:
+    if _layer(facts, "iptables") is None:
+        return None
+    return sum(_packets(r) or 0 for r in _keyed_rules(facts).values() if r.get("random_drop"))
+
+
+KEY_COUNTERS: Tuple[Tuple[str, Callable[[Optional[Dict[str, Any]]], Optional[int]]], ...] = (
+    ("qdisc_drops", _key_qdisc_drops),
+    ("nic_rx_dropped", _key_nic("rx_dropped")),
+    ("nic_tx_dropped", _key_nic("tx_dropped")),
+    ("tcp_listen_overflows", _key_snmp("TcpExt", "ListenOverflows")),
+    ("tcp_syn_retrans", _key_snmp("TcpExt", "TCPSynRetrans")),
+    ("tcp_retrans_segs", _key_snmp("Tcp", "RetransSegs")),
+    ("udp_rcvbuf_errors", _key_snmp("Udp", "RcvbufErrors")),
+    ("conntrack_drop", _key_conntrack_drop),
+    ("netfilter_random_drop_packets", _key_random_drop_packets),
+)
+
+
+def key_rates(before: Any, after: Any, interval: Optional[float] = None) -> Dict[str, Dict[str, float]]:
+    """{target: {counter: rate per second}} of KEY_COUNTERS between two packetloss_facts snapshots of one host."""
+    before_t, after_t = targets_of(before), targets_of(after)
+    out: Dict[str, Dict[str, float]] = {}
+    for label, b in before_t.items():
+        a = after_t.get(label)
+        if not isinstance(b, dict) or not isinstance(a, dict):
+            continue
+        seconds = interval_of(b, a, interval)
+        rates: Dict[str, float] = {}
+        for name, read in KEY_COUNTERS:
+            c = counter(name, read(b), read(a), seconds)
+            if c["rate"] is not None:
+                rates[name] = float(c["rate"])
+        if rates:
+            out[label] = rates
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1714,6 +1783,13 @@ def at_least(findings: Iterable[Dict[str, Any]], severity: str) -> List[Dict[str
 # fact layer's ``unread`` list of {source, reason}); unread: the layer could not be read (``available: false``);
 # not_collected: the layer was left out of gather_subset. Only "read" may be shown as clean.
 READ_STATES = ("read", "partial", "unread", "not_collected")
+
+
+def layer_state(cov: Optional[Dict[str, Any]]) -> str:
+    """The READ_STATES word of one layer's coverage (a coverage without ``state``: from ``available``)."""
+    cov = cov or {}
+    return str(cov.get("state") or ("read" if cov.get("available", True) else "unread"))
+
 # which analyzer layers a source of a fact layer feeds, by the end of its path (a source not listed here: every
 # analyzer layer of its fact layer)
 SOURCE_LAYERS = (
@@ -1830,4 +1906,5 @@ __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "FINDING_LAYERS", "SEVERITIES"
            "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
            "WILSON_Z", "MIN_EVENTS", "thresholds_markdown", "DROP_REASON_NOISE", "DROP_REASON_FINDINGS", "DROP_REASON_AT",
            "drop_reason_class", "drop_reasons_markdown",
-           "COUNTER_MAP", "counter_mapping", "counters_markdown"]
+           "COUNTER_MAP", "counter_mapping", "counters_markdown", "KEY_COUNTERS", "key_rates",
+           "severity_rank", "layer_state"]

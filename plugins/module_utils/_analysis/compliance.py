@@ -18,16 +18,13 @@ import xml.etree.ElementTree as ET
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import (
-    LAYERS, SEVERITIES, counter, interval_of, not_read, targets_of, worst_severity)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._reports.report import _finding_text, _indent, _num as _fmt, now_iso
+    LAYERS, SEVERITIES, layer_state, not_read, severity_rank, worst_severity)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.diagnosis import now_iso
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports.report import _finding_text, _indent, _num as _fmt
 
 SCHEMA = "netdiag.packetloss/compliance/v1"
 STATUSES = ("pass", "fail", "skipped", "error")
 FILES = ("compliance-junit.xml", "compliance.json", "packetloss.prom")
-
-
-def _rank(severity: Optional[str]) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def _brief(f: Dict[str, Any], allowed_by: Optional[str] = None) -> Dict[str, Any]:
@@ -88,14 +85,10 @@ def _unread_allowed_by(rules: List[Dict[str, Any]], target: str, layer: str) -> 
     return None
 
 
-def _state(cov: Dict[str, Any]) -> str:
-    return str(cov.get("state") or ("read" if cov.get("available", True) else "unread"))
-
-
 def verdict(diagnosis: Dict[str, Any], allowed: Optional[Dict[int, str]] = None, fail_severity: str = "warning",
             max_probe_loss: float = 0.0, fail_unread: bool = True,
             rates: Optional[Dict[str, Dict[str, float]]] = None, allow_unread: Any = None) -> Dict[str, Any]:
-    """One host's compliance verdict from its diagnosis (``_report.host_diagnosis``).
+    """One host's compliance verdict from its diagnosis (``diagnosis.host_diagnosis``).
 
     A check per target and layer: ``fail`` when the layer has a finding of at least ``fail_severity`` that no
     allow-list expression matched (``allowed`` maps the finding's index in ``diagnosis["findings"]`` to the
@@ -103,7 +96,7 @@ def verdict(diagnosis: Dict[str, Any], allowed: Optional[Dict[int, str]] = None,
     fail closed) unless ``allow_unread`` (check_allow_unread) allows it there - then ``skipped`` - or ``fail_unread``
     is false (every layer allowed); ``skipped`` when the layer was not collected (left out of gather_subset);
     ``pass`` otherwise. A check per probe: ``fail`` above ``max_probe_loss`` percent or when the probe could not run.
-    ``rates`` (``key_rates``) is kept in the verdict for the Prometheus textfile.
+    ``rates`` (``analyze.key_rates``) is kept in the verdict for the Prometheus textfile.
     """
     if not isinstance(diagnosis, dict) or "targets" not in diagnosis:
         raise ValueError("expected a host diagnosis (packetloss_diagnosis), got %s" % type(diagnosis).__name__)
@@ -120,10 +113,10 @@ def verdict(diagnosis: Dict[str, Any], allowed: Optional[Dict[int, str]] = None,
         layers = t.get("layers") or {}
         for layer in LAYERS:
             idx = [i for i, f in enumerate(findings) if f.get("target") == label and f.get("layer") == layer]
-            over = [i for i in idx if _rank(findings[i].get("severity")) >= _rank(fail_severity)]
+            over = [i for i in idx if severity_rank(findings[i].get("severity")) >= severity_rank(fail_severity)]
             failing = [i for i in over if i not in allowed]
             cov = layers.get(layer) or {"available": True}
-            state = _state(cov)
+            state = layer_state(cov)
             check = {"target": label, "check": layer, "status": "pass", "message": None, "read": state,
                      "failing": [findings[i] for i in failing],
                      "allowed": [dict(findings[i], allowed_by=allowed[i]) for i in idx if i in allowed],
@@ -287,79 +280,6 @@ def summary(verdicts: Any, allow: Optional[List[Any]] = None, report_dir: Option
 # Prometheus textfile (node_exporter textfile collector)
 # ------------------------------------------------------------------------------------------------
 
-# key counters, per target: (metric label, how to read it from one snapshot)
-def _sum_qdisc_drops(facts: Dict[str, Any]) -> Optional[int]:
-    tc = facts.get("tc") or {}
-    if not tc.get("available", True) or not isinstance(tc.get("qdiscs"), list):
-        return None
-    return sum(int((q.get("stats") or {}).get("drops") or 0) for q in tc["qdiscs"] if isinstance(q, dict))
-
-
-def _sum_nic(key: str) -> Any:
-    def read(facts: Dict[str, Any]) -> Optional[int]:
-        ifs = (facts.get("netstat") or {}).get("interfaces")
-        if isinstance(ifs, dict):
-            ifs = list(ifs.values())
-        if not isinstance(ifs, list):
-            return None
-        return sum(int((i.get("stats") or {}).get(key) or 0) for i in ifs if isinstance(i, dict))
-    return read
-
-
-def _snmp(section: str, key: str) -> Any:
-    def read(facts: Dict[str, Any]) -> Optional[int]:
-        value = (((facts.get("netstat") or {}).get("snmp") or {}).get(section) or {}).get(key)
-        return int(value) if isinstance(value, (int, float)) else None
-    return read
-
-
-def _conntrack_drop(facts: Dict[str, Any]) -> Optional[int]:
-    value = (((facts.get("conntrack") or {}).get("stat") or {}).get("total") or {}).get("drop")
-    return int(value) if isinstance(value, (int, float)) else None
-
-
-def _random_drop_hits(facts: Dict[str, Any]) -> Optional[int]:
-    ipt = facts.get("iptables")
-    if not isinstance(ipt, dict) or not ipt.get("available", True):
-        return None
-    rules = ipt.get("random_drop_rules")
-    if not isinstance(rules, list):
-        rules = [r for r in ipt.get("rules") or [] if isinstance(r, dict) and r.get("random_drop")]
-    return sum(int((r.get("counters") or {}).get("packets") or 0) for r in rules if isinstance(r, dict))
-
-
-KEY_COUNTERS = (
-    ("qdisc_drops", _sum_qdisc_drops),
-    ("nic_rx_dropped", _sum_nic("rx_dropped")),
-    ("nic_tx_dropped", _sum_nic("tx_dropped")),
-    ("tcp_listen_overflows", _snmp("TcpExt", "ListenOverflows")),
-    ("tcp_syn_retrans", _snmp("TcpExt", "TCPSynRetrans")),
-    ("tcp_retrans_segs", _snmp("Tcp", "RetransSegs")),
-    ("udp_rcvbuf_errors", _snmp("Udp", "RcvbufErrors")),
-    ("conntrack_drop", _conntrack_drop),
-    ("netfilter_random_drop_packets", _random_drop_hits),
-)
-
-
-def key_rates(before: Any, after: Any, interval: Optional[float] = None) -> Dict[str, Dict[str, float]]:
-    """{target: {counter: rate per second}} of KEY_COUNTERS between two packetloss_facts snapshots of one host."""
-    before_t, after_t = targets_of(before), targets_of(after)
-    out: Dict[str, Dict[str, float]] = {}
-    for label, b in before_t.items():
-        a = after_t.get(label)
-        if not isinstance(b, dict) or not isinstance(a, dict):
-            continue
-        seconds = interval_of(b, a, interval)
-        rates: Dict[str, float] = {}
-        for name, read in KEY_COUNTERS:
-            c = counter(name, read(b), read(a), seconds)
-            if c["rate"] is not None:
-                rates[name] = float(c["rate"])
-        if rates:
-            out[label] = rates
-    return out
-
-
 def _label_value(v: Any) -> str:
     return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -409,7 +329,7 @@ def _timestamp(iso: Any) -> Optional[float]:
 
 def textfile(diagnoses: Any, verdicts: Any = None, rates: Optional[Dict[str, Dict[str, Dict[str, float]]]] = None) -> str:
     """The findings (and the verdicts and key counter rates when given) in the Prometheus text exposition format,
-    for node_exporter's textfile collector. ``rates`` is ``{host: key_rates(...)}``."""
+    for node_exporter's textfile collector. ``rates`` is ``{host: analyze.key_rates(...)}``."""
     if isinstance(diagnoses, dict):
         diagnoses = [diagnoses] if "targets" in diagnoses else list(diagnoses.values())
     ds = sorted((d for d in diagnoses or [] if isinstance(d, dict) and "targets" in d), key=lambda d: str(d.get("host")))
@@ -426,11 +346,11 @@ def textfile(diagnoses: Any, verdicts: Any = None, rates: Optional[Dict[str, Dic
                 _labels(host=host, target=target, id=fid, layer=layer, severity=sev), n))
         for label, t in (d.get("targets") or {}).items():
             series["packetloss_target_worst_severity"].append("packetloss_target_worst_severity%s %d" % (
-                _labels(host=host, target=label), _rank(t.get("worst")) + 1))
+                _labels(host=host, target=label), severity_rank(t.get("worst")) + 1))
             layers = t.get("layers") or {}
             for layer in not_read(layers):
                 series["packetloss_layer_not_read"].append("packetloss_layer_not_read%s 1" % _labels(
-                    host=host, target=label, layer=layer, state=_state(layers.get(layer) or {})))
+                    host=host, target=label, layer=layer, state=layer_state(layers.get(layer) or {})))
         host_rates = (rates or {}).get(host) if rates else (vs.get(host) or {}).get("rates")
         for label, counters in sorted((host_rates or {}).items()):
             for name, rate in sorted(counters.items()):
@@ -480,5 +400,5 @@ def failure_text(v: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SCHEMA", "FILES", "KEY_COUNTERS", "verdict", "check_allow_unread", "missing_verdict", "junit", "summary", "key_rates", "textfile",
+__all__ = ["SCHEMA", "FILES", "verdict", "check_allow_unread", "missing_verdict", "junit", "summary", "textfile",
            "files", "failure_text", "check_options"]

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A host's diagnosis (findings, coverage, probes per target) and the reports people and CI systems read.
+"""The reports people and CI systems read, from hosts' diagnoses (_analysis/diagnosis.py).
 
 Pure functions, no I/O: they return text; the diagnose role writes it into packetloss_report_dir on the
 controller. Formats: per-target JSON (docs/report-schema.md), a fleet summary (JSON and a text table),
@@ -11,7 +11,6 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import json
 import re
@@ -20,16 +19,13 @@ import xml.etree.ElementTree as ET
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import (
-    LAYERS, SEVERITIES, analyze_host, host_causes, interval_of, layer_coverage, not_read, targets_of, worst_severity)
+    LAYERS, SEVERITIES, layer_state, not_read, severity_rank, worst_severity)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.diagnosis import now_iso, unread_rows
 
 SCHEMA = "netdiag.packetloss/target-report/v1"
 SUMMARY_SCHEMA = "netdiag.packetloss/summary/v1"
 SHORT = {"info": "info", "warning": "warn", "critical": "crit"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _rank(severity: Optional[str]) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def safe_name(text: str) -> str:
@@ -38,132 +34,10 @@ def safe_name(text: str) -> str:
     return out[:120]
 
 
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-
-
-# ------------------------------------------------------------------------------------------------
-# the diagnosis of one host
-# ------------------------------------------------------------------------------------------------
-
-
-def normalize_probes(results: Any) -> List[Dict[str, Any]]:
-    """Probe results -> [{name, target, host, port, mode, sent, answered, lost, loss_percent, rtt_ms, failed, msg}].
-
-    Takes what a looped ``netdiag.packetloss.probe`` task registers (``{"results": [...]}``, each with the loop
-    ``item``: {host, port, mode?, count?, target?, name?}), that list, or plain probe results.
-    """
-    if isinstance(results, dict):
-        results = results.get("results", [results])
-    out = []
-    for r in results or []:
-        if not isinstance(r, dict) or r.get("skipped"):
-            continue
-        spec = r.get("item") if isinstance(r.get("item"), dict) else {}
-        host, port = spec.get("host", r.get("host")), spec.get("port", r.get("port"))
-        mode = spec.get("mode", r.get("mode")) or "connect"
-        failed = bool(r.get("failed")) or "sent" not in r  # failed_when: false keeps the msg, not the flag
-        out.append({
-            "name": spec.get("name") or "%s:%s %s" % (host, port, mode),
-            "target": spec.get("target") or "host",
-            "host": host, "port": port, "mode": mode, "address": r.get("address"),
-            "sent": r.get("sent"), "answered": r.get("answered"), "lost": r.get("lost"),
-            "loss_percent": r.get("loss_percent"), "rtt_ms": r.get("rtt_ms"),
-            "failed": failed, "msg": r.get("msg") if failed else None,
-        })
-    return out
-
-
-def _counts(findings: List[Dict[str, Any]]) -> Dict[str, int]:
-    return dict((s, sum(1 for f in findings if f["severity"] == s)) for s in SEVERITIES)
-
-
-def _state(cov: Optional[Dict[str, Any]]) -> str:
-    cov = cov or {}
-    return str(cov.get("state") or ("read" if cov.get("available", True) else "unread"))
-
-
-def _worst_by_layer(findings: List[Dict[str, Any]], coverage: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Per layer: {severity, id, subject, count, read} of its worst finding.
-
-    severity None: clean (only when the layer was read in full), "n/a": not read (no finding, and the layer
-    unread or not collected); ``read`` is the layer's state (read, partial, unread, not_collected).
-    """
-    out: Dict[str, Dict[str, Any]] = {}
-    for layer in LAYERS:
-        fs = [f for f in findings if f["layer"] == layer]
-        state = _state(coverage.get(layer))
-        if not fs:
-            out[layer] = {"severity": "n/a" if state in ("unread", "not_collected") else None, "id": None, "subject": None,
-                          "count": 0, "read": state}
-            continue
-        top = max(fs, key=lambda f: _rank(f["severity"]))  # first of the worst: findings come sorted
-        out[layer] = {"severity": top["severity"], "id": top["id"], "subject": top["subject"],
-                      "count": sum(1 for f in fs if f["id"] == top["id"] and f["severity"] == top["severity"]),
-                      "findings": len(fs), "read": state}
-    return out
-
-
-def unread_rows(diagnosis: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """[{target, layer, state, reason, unread}] of every layer of the host not read in full."""
-    out = []
-    for label, t in (diagnosis.get("targets") or {}).items():
-        for layer in not_read(t.get("layers") or {}):
-            cov = t["layers"].get(layer) or {}
-            out.append({"target": label, "layer": layer, "state": _state(cov), "reason": cov.get("reason"),
-                        "unread": cov.get("unread") or []})
-    return out
-
-
-def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = None,
-                   thresholds: Optional[Dict[str, Any]] = None, host: str = "localhost", probes: Any = None,
-                   generated_at: Optional[str] = None) -> Dict[str, Any]:
-    """Everything the reports need about one host, from its two packetloss_facts snapshots and its probes."""
-    before_t, after_t = targets_of(before), targets_of(after)
-    findings = analyze_host(before_t, after_t, interval, thresholds, host=host)
-    probe_rows = normalize_probes(probes)
-    labels = list(before_t) + [l for l in after_t if l not in before_t]
-    labels.sort(key=lambda l: (l != "host", l))
-    targets: Dict[str, Dict[str, Any]] = {}
-    for label in labels:
-        b, a = before_t.get(label), after_t.get(label)
-        facts = a or b or {}
-        tf = [f for f in findings if f["target"] == label]
-        coverage = layer_coverage(facts, b if a is not None and b is not None and after_t else None)
-        warnings = sorted(set((b or {}).get("warnings") or []) | set((a or {}).get("warnings") or []))
-        targets[label] = {
-            "target": facts.get("target") or {"label": label},
-            "snapshots": {"before": (b or {}).get("collected_at"), "after": (a or {}).get("collected_at") if b else None},
-            "interval": interval_of(b, a, interval) if b is not None else None,
-            "layers": coverage,
-            "warnings": warnings,
-            "worst": worst_severity(tf),
-            "worst_by_layer": _worst_by_layer(tf, coverage),
-            "counts": _counts(tf),
-            "findings": tf,
-            "probes": [p for p in probe_rows if p["target"] == label],
-        }
-    unmatched = [p for p in probe_rows if p["target"] not in targets]
-    out = {
-        "host": host,
-        "generated_at": generated_at or now_iso(),
-        "interval": next((t["interval"] for t in targets.values() if t["interval"]), None),
-        "worst": worst_severity(findings),
-        "counts": _counts(findings),
-        "targets": targets,
-        "findings": findings,
-        "causes": host_causes(findings),
-        "probes": probe_rows,
-        "unmatched_probes": unmatched,
-    }
-    out["unread"] = unread_rows(out)
-    return out
-
-
 def console_message(diagnosis: Dict[str, Any], severity: str = "warning") -> str:
     """One host's result for the console: its findings of at least ``severity`` and its layers not read, or
     "no findings above info" only when every layer was read in full."""
-    above = [f for f in diagnosis.get("findings") or [] if _rank(f.get("severity")) >= _rank(severity)]
+    above = [f for f in diagnosis.get("findings") or [] if severity_rank(f.get("severity")) >= severity_rank(severity)]
     parts = ["%s %s %s: %s" % (f["severity"], f["target"], f["id"], f["summary"]) for f in above]
     if not above:
         infos = len(diagnosis.get("findings") or [])
@@ -271,7 +145,7 @@ def _probe_badness(probes: List[Dict[str, Any]]) -> float:
 
 def target_order(row: Dict[str, Any]) -> Tuple[Any, ...]:
     """Worst first: by the worst finding, then the layers not read, the probe loss, the findings, host and target."""
-    return (-_rank(row["worst"]), -len(row["not_read"]), -_probe_badness(row["probes"]),
+    return (-severity_rank(row["worst"]), -len(row["not_read"]), -_probe_badness(row["probes"]),
             -sum(row["counts"].values()), str(row["host"]), row["target"])
 
 
@@ -283,10 +157,10 @@ def console_summary(diagnoses: Any, worst: int = 20, report_dir: Optional[str] =
     ds = _diagnoses(diagnoses)
     rows = summary_rows(ds) if rows is None else rows
     total = dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES)
-    above = [f for d in ds for f in d.get("findings") or [] if _rank(f.get("severity")) >= 1]
-    above.sort(key=lambda f: (-_rank(f["severity"]), str(f.get("host")), f["target"], f["id"], f["subject"]))
+    above = [f for d in ds for f in d.get("findings") or [] if severity_rank(f.get("severity")) >= 1]
+    above.sort(key=lambda f: (-severity_rank(f["severity"]), str(f.get("host")), f["target"], f["id"], f["subject"]))
     unread = [(str(d.get("host")), u) for d in ds for u in (d["unread"] if "unread" in d else unread_rows(d)) if u["state"] != "not_collected"]
-    clean = sum(1 for r in rows if not r["not_read"] and _rank(r["worst"]) < 1)
+    clean = sum(1 for r in rows if not r["not_read"] and severity_rank(r["worst"]) < 1)
     n = max(0, int(worst))
     lines = ["%d target(s) on %d host(s): %d critical, %d warning, %d info finding(s); %d target(s) without a finding "
              "above info and read in full; %d layer(s) not read in full" % (
@@ -399,7 +273,7 @@ _STATE_WORDS = {"unread": "not read", "partial": "read in part", "not_collected"
 def _missing(t: Dict[str, Any]) -> List[Tuple[str, str, Any]]:
     """(layer, what happened, reason) of a target's layers not read in full."""
     layers = t.get("layers") or {}
-    return [(l, _STATE_WORDS.get(_state(layers.get(l)), "not read"), (layers.get(l) or {}).get("reason"))
+    return [(l, _STATE_WORDS.get(layer_state(layers.get(l)), "not read"), (layers.get(l) or {}).get("reason"))
             for l in not_read(layers)]
 
 
@@ -437,7 +311,7 @@ def markdown(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[Li
     quiet = 0
     for d, label, t in _rows(ds):
         if not t["findings"] and not t["warnings"] and not any(
-                _state(c) != "read" for c in (t.get("layers") or {}).values()):
+                layer_state(c) != "read" for c in (t.get("layers") or {}).values()):
             quiet += 1  # read in full, nothing found: its row in the summary says so
             continue
         out += ["", "### %s / %s" % (_md(d["host"]), _md(label)), ""]
@@ -485,7 +359,7 @@ def _html_cell(cell: Dict[str, Any], cov: Dict[str, Any], href: Optional[str]) -
     read = cell.get("read", "read")
     cls = "partial" if sev is None and read != "read" else _SEV_CLASS.get(sev, "clean")
     title = cell.get("subject") if cell.get("id") else (cov.get("reason") if read != "read" else None)
-    return {"cls": cls, "rank": _rank(sev) if sev in SEVERITIES else (-1 if cls in ("na", "partial") else -2),
+    return {"cls": cls, "rank": severity_rank(sev) if sev in SEVERITIES else (-1 if cls in ("na", "partial") else -2),
             "text": _cell(cell), "href": href, "title": title}
 
 
@@ -520,7 +394,7 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional
                                             "not_read": not_read(t.get("layers") or {}), "probes": t["probes"]}
         key = target_order(row)
         g["key"] = key if g["key"] is None else min(g["key"], key)
-        if not row["not_read"] and _rank(t["worst"]) < 1 and _probe_badness(t["probes"]) == 0:
+        if not row["not_read"] and severity_rank(t["worst"]) < 1 and _probe_badness(t["probes"]) == 0:
             g["clean"] += 1
             clean_targets += 1
             continue
@@ -537,9 +411,9 @@ def render_html(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional
             cells.append(None if clean else _html_cell(cell, t["layers"].get(layer) or {}, href))  # None: '.
         fids = sorted(set(f["id"] for f in t["findings"]))
         ids.update(fids)
-        sev = _SEV_CLASS.get(t["worst"], "clean") if _rank(t["worst"]) >= 1 or not row["not_read"] else "na"
+        sev = _SEV_CLASS.get(t["worst"], "clean") if severity_rank(t["worst"]) >= 1 or not row["not_read"] else "na"
         g["rows"].append((key, {"target": label, "sev": sev, "worst": t["worst"] or ("n/a" if row["not_read"] else "clean"),
-                                "rank": _rank(t["worst"]) if t["worst"] else (-1 if row["not_read"] else -2),
+                                "rank": severity_rank(t["worst"]) if t["worst"] else (-1 if row["not_read"] else -2),
                                 "layers": " ".join(layers), "ids": " ".join(fids), "cells": cells,
                                 "nfindings": len(t["findings"]), "loss": _probe_badness(t["probes"]),
                                 "probe": _probe_cell(t["probes"]), "tid": len(details)}))
@@ -610,7 +484,7 @@ def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float 
     ds = _diagnoses(diagnoses)
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     suites: List[str] = []
-    floor = _rank(fail_severity)
+    floor = severity_rank(fail_severity)
     for d in ds:
         host = str(d["host"])
         counts = {"tests": 0, "failures": 0, "skipped": 0}
@@ -623,9 +497,9 @@ def junit(diagnoses: Any, fail_severity: str = "warning", max_probe_loss: float 
             for layer in LAYERS:
                 counts["tests"] += 1
                 cov = t["layers"].get(layer, {})
-                state = _state(cov)
+                state = layer_state(cov)
                 layer_findings = by_layer.get(layer, [])
-                bad = [f for f in layer_findings if _rank(f["severity"]) >= floor]
+                bad = [f for f in layer_findings if severity_rank(f["severity"]) >= floor]
                 children: List[Tuple[str, Dict[str, Any], Optional[str]]] = []
                 if bad:
                     counts["failures"] += 1
@@ -780,6 +654,6 @@ def report_set(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: 
         return [{"path": path, "content": render()} for path, render in plan], console
 
 
-__all__ = ["SCHEMA", "host_diagnosis", "console_message", "unread_rows", "normalize_probes", "target_report", "summary", "summary_rows", "summary_table",
+__all__ = ["SCHEMA", "console_message", "target_report", "summary", "summary_rows", "summary_table",
            "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts", "console_summary",
            "dump_json", "target_order", "report_set", "report_plan", "evidence_cache"]

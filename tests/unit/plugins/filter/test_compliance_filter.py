@@ -14,7 +14,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netdiag.packetloss.plugins.filter.compliance import FilterModule
-from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MU_TESTS = os.path.join(HERE, "..", "module_utils")
@@ -41,7 +41,7 @@ def diagnosis(analyzer: str, host: str = "web1", facts: Any = None) -> Dict[str,
                     snap[target][name] = dict(snap[target][name], **copy.deepcopy(value))  # e.g. adds "unread"
                 else:
                     snap[target][name] = copy.deepcopy(value)
-    return _report.host_diagnosis(before, after, interval, case.get("thresholds"), host=host,
+    return _diagnosis.host_diagnosis(before, after, interval, case.get("thresholds"), host=host,
                                   generated_at="2026-11-27T01:00:00+00:00")
 
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import key_rates
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 from test_analyze import CASES as ANALYZER_CASES, build  # the analyzer's table of cases (same directory)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -35,7 +36,7 @@ _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="
 def diagnosis(analyzer: str, host: str, probes: Any = None) -> Tuple[Dict[str, Any], Any, Any]:
     case = next(c for c in ANALYZER_CASES if c["id"] == analyzer)
     before, after, interval = build(case)
-    d = _report.host_diagnosis(before, after, interval, case.get("thresholds"), host=host, probes=probes,
+    d = _diagnosis.host_diagnosis(before, after, interval, case.get("thresholds"), host=host, probes=probes,
                                generated_at="2026-11-27T01:00:00+00:00")
     return d, before, after
 
@@ -82,7 +83,7 @@ def test_textfile(case: Dict[str, Any]) -> None:
     for h in case["hosts"]:
         d, before, after = diagnosis(h["analyzer"], h["host"])
         diagnoses.append(d)
-        r = _compliance.key_rates(before, after) if h.get("rates") else None
+        r = key_rates(before, after) if h.get("rates") else None
         verdicts.append(_compliance.verdict(d, allowed(d, h.get("allow", [])), rates=r))
         if r:
             rates[h["host"]] = r
@@ -107,9 +108,9 @@ def test_key_rates_count_a_reset_from_zero_and_skip_single_snapshots() -> None:
                           "container:a": {"timestamp": 100.0, "tc": {"qdiscs": []}}}}
     after = {"targets": {"host": {"timestamp": 110.0, "tc": {"qdiscs": [{"stats": {"drops": 20}}]},
                                   "netstat": {"snmp": {"TcpExt": {"ListenOverflows": 30}}}}}}
-    rates = _compliance.key_rates(before, after)
+    rates = key_rates(before, after)
     assert rates == {"host": {"qdisc_drops": 2.0, "tcp_listen_overflows": 2.0}}
-    assert _compliance.key_rates(before, None) == {}
+    assert key_rates(before, None) == {}
 
 
 def test_junit_one_case_per_target_and_check_with_the_evidence() -> None:

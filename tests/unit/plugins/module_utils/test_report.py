@@ -11,6 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 from test_analyze import CASES, build  # the analyzer's table of cases (same directory)
 
@@ -27,7 +28,7 @@ PROBES = {"results": [
 def diagnosis(case_id: str, host: str = "web1", probes: Any = None) -> Dict[str, Any]:
     case = next(c for c in CASES if c["id"] == case_id)
     before, after, interval = build(case)
-    return _report.host_diagnosis(before, after, interval, case.get("thresholds"), host=host, probes=probes,
+    return _diagnosis.host_diagnosis(before, after, interval, case.get("thresholds"), host=host, probes=probes,
                                   generated_at="2026-11-27T01:00:00+00:00")
 
 
@@ -43,7 +44,7 @@ def fleet(seed: Dict[str, Any]) -> List[Dict[str, Any]]:
     squeezed["targets"]["host"]["layers"]["netfilter"] = {"available": False, "reason": "iptables not installed"}
     squeezed["targets"]["host"]["worst_by_layer"]["netfilter"] = {"severity": "n/a", "id": None, "subject": None, "count": 0,
                                                                   "read": "unread"}
-    squeezed["unread"] = _report.unread_rows(squeezed)
+    squeezed["unread"] = _diagnosis.unread_rows(squeezed)
     return [seed, clean, squeezed]
 
 
@@ -74,7 +75,7 @@ def test_host_diagnosis(seed: Dict[str, Any]) -> None:
      [{"name": "a:1 syn", "failed": True, "msg": "needs CAP_NET_RAW"}]),
 ])
 def test_normalize_probes(probes: Any, expected: List[Dict[str, Any]]) -> None:
-    rows = _report.normalize_probes(probes)
+    rows = _diagnosis.normalize_probes(probes)
     assert len(rows) == len(expected)
     for row, want in zip(rows, expected):
         assert dict((k, row[k]) for k in want) == want
@@ -244,7 +245,7 @@ def _unread_fleet() -> Dict[str, Any]:
         snap["host"]["iptables"] = {"available": False, "reason": "iptables-nft-save: not installed"}
         snap["container:nginx"]["netstat"]["unread"] = [{"source": "/proc/1/net/dev", "reason": "no permission"}]
     before["host"]["tc"] = {"available": False, "reason": "netlink: operation not permitted"}
-    return _report.host_diagnosis(before, after, interval, host="web1", generated_at="2026-11-27T01:00:00+00:00")
+    return _diagnosis.host_diagnosis(before, after, interval, host="web1", generated_at="2026-11-27T01:00:00+00:00")
 
 
 def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import html as _report_html
@@ -76,7 +77,7 @@ def test_explained_by_names_its_own_target_and_the_host_then_counts_the_others()
 def test_the_diagnosis_names_each_cause_once() -> None:
     case = next(c for c in CASES if c["id"] == "tcp-symptoms-on-the-host-explained-by-the-containers-random-drop")
     before, after, interval = build(case)
-    d = _report.host_diagnosis(before, after, interval, host="web1")
+    d = _diagnosis.host_diagnosis(before, after, interval, host="web1")
     assert d["causes"] == [{"id": "netfilter.random_drop", "target": "container:nginx",
                             "subject": "rule ipv4 filter INPUT #1 (nft)", "severity": "critical"}]
 

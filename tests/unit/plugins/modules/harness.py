@@ -281,7 +281,7 @@ class FakeKernel:
 
     @staticmethod
     def _ack(request: bytes, code: int = 0, text: str = "") -> bytes:
-        length, _type, _flags, seq, pid = struct.unpack_from("=IHHII", request)
+        _length, _type, _flags, seq, pid = struct.unpack_from("=IHHII", request)
         flags = 0x100  # NLM_F_CAPPED: the request's header only
         body = struct.pack("=i", -code) + request[:16]
         if text:
