@@ -251,8 +251,8 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
-    BACKUP_ARGS, TARGET_ARGS, RemediationError, execute)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TARGET_ARGS
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import BACKUP_ARGS, RemediationError, execute
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as _remediate_rules
 
 

@@ -16,12 +16,8 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collec
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, open_checked
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import (
-    HOST, Target, TargetError, container_target, docker_sdk_state, netns_target, resolve, running_containers)
+    HOST, TARGET_ARGS, Target, TargetError, container_target, docker_sdk_state, netns_target, resolve, running_containers)
 
-TARGET_ARGS: Dict[str, Any] = dict(
-    netns=dict(type="str"),
-    container=dict(type="str"),
-)
 FACT_ARGS: Dict[str, Any] = dict(TARGET_ARGS, proc_root=dict(type="path"))
 
 
@@ -103,15 +99,14 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
     p = module.params
     if p.get("proc_root") and not os.path.isdir(p["proc_root"]):
         module.fail_json(msg="proc_root %s is not a directory" % p["proc_root"])
-    for key in ("src", "iptables_src", "ip6tables_src", "nft_src"):
-        if p.get(key):
-            check_src(module, key, p[key])
+    if p.get("src"):  # tc_facts, iptables_facts
+        check_src(module, "src", p["src"])
     interval = float(p.get("interval") or 0)
     if not 0 <= interval <= MAX_INTERVAL:
         module.fail_json(msg="interval must be 0-%d seconds, got %s" % (MAX_INTERVAL, p.get("interval")))
     if interval and p.get("proc_root"):
         module.fail_json(msg="interval takes two snapshots of the live system: it cannot be combined with proc_root")
-    collector = collector or Collector(proc_root=p.get("proc_root"), interfaces=p.get("interfaces"))
+    collector = collector or Collector(proc_root=p.get("proc_root"))
     collector.interval = interval
     target_warnings: List[str] = []
     targets = _targets(module, target_warnings)
@@ -151,4 +146,4 @@ def layer_names(subset: List[str]) -> List[str]:
     return [l for l in LAYERS if l in chosen]
 
 
-__all__ = ["FACT_ARGS", "TARGET_ARGS", "HOST", "run", "layer_names", "check_src"]
+__all__ = ["FACT_ARGS", "HOST", "run", "layer_names", "check_src"]

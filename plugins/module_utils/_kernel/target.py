@@ -13,7 +13,7 @@ import importlib.util
 import os
 import re
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, open_checked
 
@@ -22,6 +22,10 @@ NS_GET_NSTYPE = 0xB703  # ioctl on a namespace file (Linux >= 4.11): its CLONE_N
 NETNS_RUN_DIR = "/run/netns"
 _NS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _CONTAINER_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+# The options that choose the target, in every module's argument_spec (documented by the target doc fragment).
+TARGET_ARGS: Dict[str, Any] = dict(netns=dict(type="str"), container=dict(type="str"))
 
 
 class TargetError(Exception):

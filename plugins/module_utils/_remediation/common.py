@@ -28,7 +28,6 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target 
 COMMAND_TIMEOUT = 120
 DEFAULT_BACKUP_DIR = "/var/backups/netdiag-packetloss"
 
-TARGET_ARGS: Dict[str, Any] = dict(netns=dict(type="str"), container=dict(type="str"))
 BACKUP_ARGS: Dict[str, Any] = dict(backup=dict(type="bool", default=False),
                                    backup_dir=dict(type="path", default=DEFAULT_BACKUP_DIR))
 

@@ -13,6 +13,7 @@ import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.netstat_s_phrases import NETSTAT_S_PHRASES
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -208,19 +209,19 @@ def test_parse_int_file_rejects(text: str) -> None:
 
 def test_netstat_s_phrases_cover_net_tools_tables() -> None:
     tables = load_json("nstat/net_tools/netstat_s_phrase_map.json")["tables"]
-    ours = dict((counter, phrase) for section in _procfs.NETSTAT_S_PHRASES.values() for phrase, counter in section.items())
+    ours = dict((counter, phrase) for section in NETSTAT_S_PHRASES.values() for phrase, counter in section.items())
     sctp = len(tables["Sctptab"])
     assert len(ours) == sum(len(t) for t in tables.values()) - sctp  # SCTP is not covered
-    assert _procfs.NETSTAT_S_PHRASES["TcpExt"]["%llu SYNs to LISTEN sockets dropped"] == "TcpExt.ListenDrops"
-    assert _procfs.NETSTAT_S_PHRASES["Ip"]["%llu outgoing packets dropped"] == "Ip.OutDiscards"
-    assert _procfs.NETSTAT_S_PHRASES["Ip"]["%llu incoming packets discarded"] == "Ip.InDiscards"
-    assert _procfs.NETSTAT_S_PHRASES["Icmp6 input histogram"]["destination unreachable: %llu"] == "Icmp6.InDestUnreachs"
+    assert NETSTAT_S_PHRASES["TcpExt"]["%llu SYNs to LISTEN sockets dropped"] == "TcpExt.ListenDrops"
+    assert NETSTAT_S_PHRASES["Ip"]["%llu outgoing packets dropped"] == "Ip.OutDiscards"
+    assert NETSTAT_S_PHRASES["Ip"]["%llu incoming packets discarded"] == "Ip.InDiscards"
+    assert NETSTAT_S_PHRASES["Icmp6 input histogram"]["destination unreachable: %llu"] == "Icmp6.InDestUnreachs"
 
 
 def test_netstat_s_phrases_name_real_counters() -> None:
     snmp = _procfs.parse_snmp(fixture("procfs/prometheus_procfs/proc/26231/net/snmp"))
     snmp6 = _procfs.parse_snmp6(fixture("procfs/prometheus_procfs/proc/26231/net/snmp6"))
-    for title, phrases in _procfs.NETSTAT_S_PHRASES.items():
+    for title, phrases in NETSTAT_S_PHRASES.items():
         for counter in phrases.values():
             section, name = counter.split(".")
             known = snmp.get(section) or snmp6.get(section)
@@ -238,7 +239,7 @@ def test_netstat_s_phrases_read_insights_sample() -> None:
         if line and not line[0].isspace():
             section = line.rstrip(":")
             continue
-        for phrase, counter in _procfs.NETSTAT_S_PHRASES.get(section, {}).items():
+        for phrase, counter in NETSTAT_S_PHRASES.get(section, {}).items():
             pattern = "^" + re.escape(phrase).replace("%llu", "([0-9]+)").replace("%s", "(\\S+)") + "\\.?$"
             m = re.match(pattern, line.strip())
             if m:
