@@ -527,8 +527,8 @@ class FakeSystem:
             yield self
 
     def changes(self) -> List[Any]:
-        """What the module changed: commands that change rulesets, qdisc requests."""
-        return self.commands.changes() + [r for r in self.kernel.changes()]
+        """What the module changed: the commands that change rulesets, then the qdisc requests."""
+        return self.commands.changes() + self.kernel.changes()
 
 
 def tmp_tree(root: str, files: Dict[str, Any]) -> None:

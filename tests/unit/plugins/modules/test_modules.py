@@ -38,8 +38,8 @@ CASES = _cases()
 
 
 def test_every_module_has_cases() -> None:
-    modules = set(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(HERE, "..", "..", "..", "..", "plugins",
-                                                                              "modules", "*.py")))
+    plugins = os.path.join(HERE, "..", "..", "..", "..", "plugins", "modules", "*.py")
+    modules = set(os.path.basename(p)[:-3] for p in glob.glob(plugins))
     tested = set(m for m, _c in CASES)
     assert modules <= tested, sorted(modules - tested)  # diagnose and report_files: the action plugins
 
