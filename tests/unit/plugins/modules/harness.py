@@ -27,6 +27,7 @@ import importlib.machinery
 import io
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -72,6 +73,20 @@ def module_side() -> "contextlib.AbstractContextManager[Any]":
     return mock.patch.object(_internal, "is_controller", False)
 
 
+@contextlib.contextmanager
+def deadline(seconds: float = 60.0) -> Iterator[None]:
+    """Fail a run that takes longer than ``seconds`` (a module that would sleep or wait for ever) instead of hanging."""
+    def expired(_signum: int, _frame: Any) -> None:
+        raise AssertionError("the module run took more than %d s" % seconds)
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_module(name: str, args: Dict[str, Any], capsys: Any, check_mode: bool = False, diff: bool = False) -> Dict[str, Any]:
     """Run plugins/modules/NAME.py's main() with ``args``; its result as Ansible would read it (rc in ``_rc``)."""
     main: Callable[[], None] = importlib.import_module("ansible_collections.netdiag.packetloss.plugins.modules." + name).main
@@ -80,7 +95,7 @@ def run_module(name: str, args: Dict[str, Any], capsys: Any, check_mode: bool = 
     _warnings._global_warnings.clear()  # pylint: disable=protected-access
     _warnings._global_deprecations.clear()  # pylint: disable=protected-access
     capsys.readouterr()
-    with module_args(full), module_side():
+    with module_args(full), module_side(), deadline():
         with pytest.raises(SystemExit) as exited:
             main()
     out = capsys.readouterr().out
@@ -136,7 +151,8 @@ def run_action(name: str, args: Dict[str, Any], capsys: Any, system: "FakeSystem
 
     action._execute_module = execute_module  # pylint: disable=protected-access
     try:
-        result = action.run(task_vars=dict(task_vars or {}))
+        with deadline():
+            result = action.run(task_vars=dict(task_vars or {}))
     except AnsibleAction as exc:
         result = dict(exc.result, failed=True, msg=getattr(exc, "message", None) or str(exc))
     result["_modules"] = sent
