@@ -108,7 +108,7 @@ class Fleet:
                     snap[label]["iptables"] = {"available": False, "reason": "iptables-nft-save: not installed",
                                                "cause": "missing_binary"}
         return _diagnosis.host_diagnosis(before, after, interval, host="host%04d" % index,
-                                      generated_at="2026-11-30T00:00:00+00:00")
+                                         generated_at="2026-11-30T00:00:00+00:00")
 
     def build(self, hosts: int, targets: int) -> List[Dict[str, Any]]:
         return [self.host(i, targets) for i in range(hosts)]

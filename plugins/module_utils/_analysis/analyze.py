@@ -1790,6 +1790,7 @@ def layer_state(cov: Optional[Dict[str, Any]]) -> str:
     cov = cov or {}
     return str(cov.get("state") or ("read" if cov.get("available", True) else "unread"))
 
+
 # which analyzer layers a source of a fact layer feeds, by the end of its path (a source not listed here: every
 # analyzer layer of its fact layer)
 SOURCE_LAYERS = (

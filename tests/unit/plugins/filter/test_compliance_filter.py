@@ -42,7 +42,7 @@ def diagnosis(analyzer: str, host: str = "web1", facts: Any = None) -> Dict[str,
                 else:
                     snap[target][name] = copy.deepcopy(value)
     return _diagnosis.host_diagnosis(before, after, interval, case.get("thresholds"), host=host,
-                                  generated_at="2026-11-27T01:00:00+00:00")
+                                     generated_at="2026-11-27T01:00:00+00:00")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])

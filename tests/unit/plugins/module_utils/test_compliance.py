@@ -37,7 +37,7 @@ def diagnosis(analyzer: str, host: str, probes: Any = None) -> Tuple[Dict[str, A
     case = next(c for c in ANALYZER_CASES if c["id"] == analyzer)
     before, after, interval = build(case)
     d = _diagnosis.host_diagnosis(before, after, interval, case.get("thresholds"), host=host, probes=probes,
-                               generated_at="2026-11-27T01:00:00+00:00")
+                                  generated_at="2026-11-27T01:00:00+00:00")
     return d, before, after
 
 

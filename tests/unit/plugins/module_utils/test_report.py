@@ -29,7 +29,7 @@ def diagnosis(case_id: str, host: str = "web1", probes: Any = None) -> Dict[str,
     case = next(c for c in CASES if c["id"] == case_id)
     before, after, interval = build(case)
     return _diagnosis.host_diagnosis(before, after, interval, case.get("thresholds"), host=host, probes=probes,
-                                  generated_at="2026-11-27T01:00:00+00:00")
+                                     generated_at="2026-11-27T01:00:00+00:00")
 
 
 @pytest.fixture
