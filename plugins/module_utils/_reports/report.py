@@ -66,9 +66,16 @@ def _rows(diagnoses: Any) -> Iterable[Tuple[Dict[str, Any], str, Dict[str, Any]]
 # ------------------------------------------------------------------------------------------------
 
 
-def target_report(diag: Dict[str, Any], label: str) -> Dict[str, Any]:
+def run_ref(run: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """What names a run in the files of its report set: {id, slice} (docs/report-schema.md#runs)."""
+    return {"id": run.get("id"), "slice": run.get("slice")} if isinstance(run, dict) else None
+
+
+def target_report(diag: Dict[str, Any], label: str, run: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The per-target JSON; ``run``: the run of the report set, unless the diagnosis names its own (a merged set)."""
     t = diag["targets"][label]
-    out = {"schema": SCHEMA, "generated_at": diag.get("generated_at"), "host": diag.get("host"), "label": label}
+    out = {"schema": SCHEMA, "generated_at": diag.get("generated_at"), "host": diag.get("host"), "label": label,
+           "run": diag.get("run") or run_ref(run)}
     out.update(t)
     return out
 
@@ -94,13 +101,27 @@ def summary_rows(diagnoses: Any) -> List[Dict[str, Any]]:
     return rows
 
 
-def summary(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+def summary(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[List[Dict[str, Any]]] = None,
+            run: Optional[Dict[str, Any]] = None, missing: Iterable[str] = (),
+            merged: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """summary.json. With ``run`` (the run's record) also what a merge of report sets needs: ``run``, ``runs`` (the
+    runs the set is made of: the run itself, or every run a merge took hosts from), ``missing`` (hosts of the run
+    without a diagnosis), ``diagnoses`` (per host: when, its interval, its run, its probes of no target) and, for a
+    merged set, ``merge`` (``merged``: sources and superseded hosts)."""
     ds = _diagnoses(diagnoses)
     rows = summary_rows(ds) if rows is None else rows
-    return {"schema": SUMMARY_SCHEMA, "generated_at": ds[0].get("generated_at") if ds else now_iso(),
-            "hosts": len(ds), "targets": len(rows), "worst": worst_severity(f for d in ds for f in d["findings"]),
-            "counts": dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES), "report_dir": report_dir,
-            "not_read": sum(len(r["not_read"]) for r in rows), "rows": rows}
+    out = {"schema": SUMMARY_SCHEMA, "generated_at": ds[0].get("generated_at") if ds else now_iso(),
+           "hosts": len(ds), "targets": len(rows), "worst": worst_severity(f for d in ds for f in d["findings"]),
+           "counts": dict((s, sum(r["counts"][s] for r in rows)) for s in SEVERITIES), "report_dir": report_dir,
+           "not_read": sum(len(r["not_read"]) for r in rows), "rows": rows}
+    if run is not None:
+        ref = run_ref(run)
+        out.update(run=run, runs=(merged or {}).get("runs") or [run], missing=sorted(str(h) for h in missing),
+                   diagnoses=[{"host": d.get("host"), "generated_at": d.get("generated_at"), "interval": d.get("interval"),
+                               "run": d.get("run") or ref, "unmatched_probes": d.get("unmatched_probes") or []} for d in ds])
+        if merged is not None:
+            out["merge"] = dict((k, v) for k, v in merged.items() if k != "runs")
+    return out
 
 
 def _cell(cell: Dict[str, Any]) -> str:
@@ -572,6 +593,7 @@ def _finding_text(f: Dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------------
 
 FLEET_FILES = ("summary.json", "summary.txt", "report.md", "report.html", "junit.xml")
+TEXTFILE = "packetloss.prom"  # in a merged set (merge.py), besides FLEET_FILES
 
 
 def dump_json(doc: Any) -> str:
@@ -605,33 +627,95 @@ def fleet_files(diagnoses: Any, report_dir: Optional[str] = None, fail_severity:
 
 
 def report_plan(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: str = "warning", max_probe_loss: float = 0.0,
-                worst: int = 20, missing: Iterable[str] = (), write: bool = True) -> Tuple[List[Tuple[str, Callable[[], str]]], str]:
+                worst: int = 20, missing: Iterable[str] = (), write: bool = True, run: Optional[Dict[str, Any]] = None,
+                merged: Optional[Dict[str, Any]] = None) -> Tuple[List[Tuple[str, Callable[[], str]]], str]:
     """What the diagnose role's report task makes of the play's diagnoses (plain data): the files as (path, render)
     - [] unless ``write``; the paths and contents of target_files and fleet_files, each rendered when it is written,
     so that a fleet's reports are never all in memory at once (render them inside evidence_cache()) - and the
-    console summary (console_summary). The summary rows are computed once for all of them."""
+    console summary (console_summary). The summary rows are computed once for all of them. ``run``: the run's record,
+    in summary.json and (as run_ref) in every per-target JSON; ``merged``: a merge's record (merge.py), which also
+    adds the Prometheus textfile (packetloss.prom) to the files."""
     if fail_severity not in SEVERITIES:
         raise ValueError("fail_severity must be one of %s" % ", ".join(SEVERITIES))
     ds = _diagnoses(diagnoses)
     rows = summary_rows(ds)
+    missing = list(missing)
     console = console_summary(ds, worst, report_dir if write else None, missing, rows)
     if not write:
         return [], console
     plan: List[Tuple[str, Callable[[], str]]] = [
-        ("%s/%s.json" % (safe_name(d["host"]), safe_name(label)), functools.partial(_target_json, d, label))
+        ("%s/%s.json" % (safe_name(d["host"]), safe_name(label)), functools.partial(_target_json, d, label, run))
         for d, label, _t in _rows(ds)]
     plan += [
-        ("summary.json", lambda: dump_json(summary(ds, report_dir, rows))),
+        ("summary.json", lambda: dump_json(summary(ds, report_dir, rows, run, missing, merged))),
         ("summary.txt", lambda: summary_table(ds, rows) + "\n"),
         ("report.md", lambda: markdown(ds, report_dir, rows)),
         ("report.html", lambda: render_html(ds, report_dir, rows)),
         ("junit.xml", lambda: junit(ds, fail_severity, max_probe_loss)),
     ]
+    if merged is not None:
+        plan.append((TEXTFILE, functools.partial(_textfile, ds)))
     return plan, console
 
 
-def _target_json(diagnosis: Dict[str, Any], label: str) -> str:
-    return dump_json(target_report(diagnosis, label))
+RESULT_SCHEMA = "netdiag.packetloss/result/v1"
+
+
+def _brief(f: Dict[str, Any]) -> Dict[str, Any]:
+    return dict((k, f.get(k)) for k in ("host", "target", "id", "severity", "subject", "remediation", "remediation_args"))
+
+
+def workflow_result(diagnoses: Any, report_dir: Optional[str] = None, run: Optional[Dict[str, Any]] = None,
+                    missing: Iterable[str] = (), severity: str = "warning", limit: int = 50) -> Dict[str, Any]:
+    """The compact result a workflow branches on (the roles publish it with set_stats as packetloss_result), bounded
+    whatever the fleet's size: totals, every finding id of at least ``severity`` with its count, and at most
+    ``limit`` of the targets and of the findings of at least ``severity`` (worst first), of the hosts without a
+    diagnosis, each with its total (docs/awx.md#the-result)."""
+    if severity not in SEVERITIES:
+        raise ValueError("severity must be one of %s" % ", ".join(SEVERITIES))
+    n = max(0, int(limit))
+    floor = _rank(severity)
+    ds = _diagnoses(diagnoses)
+    counts = dict((s, 0) for s in SEVERITIES)
+    ids: Dict[str, int] = {}
+    targets: List[Dict[str, Any]] = []
+    findings: List[Dict[str, Any]] = []
+    unread = total = 0
+    for d, label, t in _rows(ds):
+        total += 1
+        unread += len(not_read(t.get("layers") or {}))
+        for s in SEVERITIES:
+            counts[s] += t["counts"][s]
+        above = [f for f in t["findings"] if _rank(f["severity"]) >= floor]
+        if not above:
+            continue
+        for f in above:
+            ids[f["id"]] = ids.get(f["id"], 0) + 1
+        targets.append({"host": d.get("host"), "target": label, "worst": t["worst"], "ids": sorted(set(f["id"] for f in above))})
+        findings += [_brief(f) for f in above]
+    targets.sort(key=lambda r: (-_rank(r["worst"]), str(r["host"]), r["target"]))
+    findings.sort(key=lambda f: (-_rank(f["severity"]), str(f["host"]), f["target"], f["id"], f["subject"]))
+    missing = sorted(str(h) for h in missing)
+    return {
+        "schema": RESULT_SCHEMA, "run": dict((k, (run or {}).get(k)) for k in ("id", "group", "slice", "limit")),
+        "report_dir": report_dir, "report": "%s/report.html" % report_dir if report_dir else None,
+        "hosts": len(ds), "targets": total, "worst": worst_severity(f for d in ds for f in d["findings"]),
+        "counts": counts, "not_read": unread, "missing": missing[:n], "missing_total": len(missing),
+        "severity": severity, "finding_ids": dict(sorted(ids.items())),
+        "targets_above": targets[:n], "targets_above_total": len(targets),
+        "findings": findings[:n], "findings_total": len(findings),
+        "truncated": len(targets) > n or len(findings) > n or len(missing) > n,
+    }
+
+
+def _target_json(diagnosis: Dict[str, Any], label: str, run: Optional[Dict[str, Any]] = None) -> str:
+    return dump_json(target_report(diagnosis, label, run))
+
+
+def _textfile(ds: List[Dict[str, Any]]) -> str:
+    """The Prometheus textfile of diagnoses without verdicts: the compliance gate's writer (one place for the format)."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import compliance as _compliance  # pylint: disable=import-outside-toplevel
+    return _compliance.textfile(ds)
 
 
 @contextlib.contextmanager
@@ -656,4 +740,4 @@ def report_set(diagnoses: Any, report_dir: Optional[str] = None, fail_severity: 
 
 __all__ = ["SCHEMA", "console_message", "target_report", "summary", "summary_rows", "summary_table",
            "markdown", "render_html", "junit", "target_files", "fleet_files", "safe_name", "evidence_parts", "console_summary",
-           "dump_json", "target_order", "report_set", "report_plan", "evidence_cache"]
+           "dump_json", "target_order", "report_set", "report_plan", "evidence_cache", "run_ref", "workflow_result"]

@@ -102,8 +102,9 @@ def test_target_files_are_the_documented_json(seed: Dict[str, Any]) -> None:
     assert [f["path"] for f in files] == ["web1/host.json", "web1/container_nginx.json"]
     doc = json.loads(files[1]["content"])
     assert doc["schema"] == "netdiag.packetloss/target-report/v1"
-    assert set(doc) == {"schema", "generated_at", "host", "label", "target", "snapshots", "interval", "layers",
+    assert set(doc) == {"schema", "generated_at", "host", "label", "run", "target", "snapshots", "interval", "layers",
                         "warnings", "worst", "worst_by_layer", "counts", "findings", "probes"}
+    assert doc["run"] is None  # the filter knows no run; the report task's files name theirs
     assert doc["findings"][0]["evidence"]["rule"]["probability"] == 0.3
 
 
