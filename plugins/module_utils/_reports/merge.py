@@ -91,15 +91,15 @@ def load_set(directory: str) -> Dict[str, Any]:
 
 def diagnosis_of(record: Dict[str, Any], docs: List[Dict[str, Any]]) -> Dict[str, Any]:
     """A host's diagnosis (report.host_diagnosis' fields) from its entry in summary.json's diagnoses and its
-    per-target JSON files; probes in the order of the targets, then those of no target."""
+    per-target JSON files."""
     targets = dict((d["label"], dict((k, v) for k, v in d.items() if k not in _TARGET_HEAD)) for d in docs)
     findings = sort_findings([f for t in targets.values() for f in t.get("findings") or []])
-    unmatched = list(record.get("unmatched_probes") or [])
+    probes = list(record.get("probes") or [])
     out = {
         "host": record.get("host"), "generated_at": record.get("generated_at"), "interval": record.get("interval"),
         "worst": worst_severity(findings), "counts": _counts(findings), "targets": targets, "findings": findings,
-        "causes": host_causes(findings), "probes": [p for t in targets.values() for p in t.get("probes") or []] + unmatched,
-        "unmatched_probes": unmatched, "run": run_ref(record.get("run")),
+        "causes": host_causes(findings), "probes": probes,
+        "unmatched_probes": [p for p in probes if p.get("target") not in targets], "run": run_ref(record.get("run")),
     }
     out["unread"] = unread_rows(out)
     return out

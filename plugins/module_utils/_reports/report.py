@@ -106,7 +106,7 @@ def summary(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[Lis
             merged: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """summary.json. With ``run`` (the run's record) also what a merge of report sets needs: ``run``, ``runs`` (the
     runs the set is made of: the run itself, or every run a merge took hosts from), ``missing`` (hosts of the run
-    without a diagnosis), ``diagnoses`` (per host: when, its interval, its run, its probes of no target) and, for a
+    without a diagnosis), ``diagnoses`` (per host: when, its interval, its run, its probes in their order) and, for a
     merged set, ``merge`` (``merged``: sources and superseded hosts)."""
     ds = _diagnoses(diagnoses)
     rows = summary_rows(ds) if rows is None else rows
@@ -118,7 +118,7 @@ def summary(diagnoses: Any, report_dir: Optional[str] = None, rows: Optional[Lis
         ref = run_ref(run)
         out.update(run=run, runs=(merged or {}).get("runs") or [run], missing=sorted(str(h) for h in missing),
                    diagnoses=[{"host": d.get("host"), "generated_at": d.get("generated_at"), "interval": d.get("interval"),
-                               "run": d.get("run") or ref, "unmatched_probes": d.get("unmatched_probes") or []} for d in ds])
+                               "run": d.get("run") or ref, "probes": d.get("probes") or []} for d in ds])
         if merged is not None:
             out["merge"] = dict((k, v) for k, v in merged.items() if k != "runs")
     return out
@@ -258,7 +258,8 @@ def _evidence_parts(evidence: Dict[str, Any]) -> Tuple[List[Tuple[str, List[Dict
         elif isinstance(value, dict) and _is_counters(value.get("counters")):
             tables.append((key + " (%s)" % value.get("name"), value["counters"]))
         elif isinstance(value, dict):
-            facts.append((key, ", ".join("%s=%s" % (k, _compact(v)) for k, v in value.items() if v is not None)))
+            # keys sorted, as in the JSON files: the same text whether rendered from a run or from its report set
+            facts.append((key, ", ".join("%s=%s" % (k, _compact(v)) for k, v in sorted(value.items()) if v is not None)))
         elif isinstance(value, list) and not value:
             continue
         elif value is not None:
