@@ -146,8 +146,8 @@ def test_sets_that_cannot_be_merged_are_refused_naming_what(case: Dict[str, Any]
     for n, spec in enumerate(case["sets"]):
         directory = str(tmp_path / ("set%d" % n))
         r = spec["run"]
-        write_set(directory, [host(h) for h in spec["hosts"]], run(r["id"], r.get("group"), r.get("slice"),
-                                                                      **dict((k, v) for k, v in r.items() if k not in ("id", "group", "slice"))))
+        more = dict((k, v) for k, v in r.items() if k not in ("id", "group", "slice"))
+        write_set(directory, [host(h) for h in spec["hosts"]], run(r["id"], r.get("group"), r.get("slice"), **more))
         dirs.append(directory)
     for e in case.get("edit") or []:
         path = os.path.join(dirs[e["set"]], e["file"])
