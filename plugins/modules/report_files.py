@@ -24,7 +24,7 @@ options:
     description:
       - The files, each a dictionary with C(path) (relative to O(dest), without C(..)) and C(content) (text).
       - Every path is checked before the first file is written.
-      - Exactly one of O(files) and O(hosts) is required.
+      - Exactly one of O(files), O(hosts) and O(merge) is required.
     type: list
     elements: dict
   hosts:
@@ -36,6 +36,41 @@ options:
       - Also returns the console summary (RV(summary)). Hosts without a diagnosis are named in it, not reported.
     type: list
     elements: str
+  all_hosts:
+    description:
+      - With O(hosts), every host the run was for (C(ansible_play_hosts_all)) - those without a diagnosis (unreachable,
+        or failed before the reports) are named as C(missing) in C(summary.json) and the console summary.
+    type: list
+    elements: str
+  merge:
+    description:
+      - Report directories of several runs (or glob patterns of them) to merge into one fleet report in O(dest) - the
+        slices of a sliced job, runs from several control nodes. Each is read back from its C(summary.json) and the
+        per-target JSON files it lists, and the fleet is rendered by the same writers as O(hosts) does, plus the
+        Prometheus textfile C(packetloss.prom).
+      - Refused, with an error naming them and nothing written - sets of another schema version or without a run, a
+        set whose files disagree with its C(summary.json), one run recorded differently in two sets, and a host in two
+        slices of one run (same run id or group). A host in sets of different runs is taken whole from its newest
+        diagnosis (docs/report-schema.md#merging-report-sets).
+      - O(dest) must not be one of them.
+    type: list
+    elements: str
+  run:
+    description:
+      - With O(hosts) or O(merge), the run recorded in the report set (docs/report-schema.md#runs) - C(id), C(group),
+        C(slice), C(limit), C(started_at); an empty or missing key is chosen here - C(id) C(awx-job-N) from AWX's
+        C(awx_job_id) (else a fresh C(YYYYMMDDTHHMMSSZ-XXXXXXXX)), C(group) C(awx-workflow-job-N) from
+        C(awx_workflow_job_id), C(limit) from C(ansible_limit), C(started_at) the first snapshot's time.
+    type: dict
+  stats_severity:
+    description: With O(hosts) or O(merge), RV(stats) lists the finding ids, targets and findings of at least this severity.
+    type: str
+    choices: [info, warning, critical]
+    default: warning
+  stats_limit:
+    description: With O(hosts) or O(merge), RV(stats) lists at most this many targets, findings and missing hosts.
+    type: int
+    default: 50
   var:
     description: With O(hosts), the variable that holds each host's diagnosis.
     type: str
@@ -88,6 +123,14 @@ EXAMPLES = r"""
   run_once: true
   delegate_to: localhost
 
+- name: Merge the report sets of three slices into one fleet report
+  netdiag.packetloss.report_files:
+    dest: reports/fleet
+    merge: [reports/slices/*]
+  register: merged
+  run_once: true
+  delegate_to: localhost
+
 - name: Write the fleet reports
   netdiag.packetloss.report_files:
     dest: reports
@@ -101,16 +144,36 @@ dest:
   type: str
   returned: success
 written:
-  description: The absolute paths written, in order (with O(hosts), the fleet reports only; see RV(target_files)).
+  description: The absolute paths written, in order (with O(hosts) or O(merge), the fleet reports only; see RV(target_files)).
   type: list
   elements: str
   returned: success
 target_files:
-  description: With O(hosts), how many per-target JSON files were written.
+  description: With O(hosts) or O(merge), how many per-target JSON files were written.
   type: int
-  returned: with O(hosts)
+  returned: with O(hosts) or O(merge)
 summary:
-  description: With O(hosts), the console summary of the diagnoses (docs/report-schema.md).
+  description: With O(hosts) or O(merge), the console summary of the diagnoses (docs/report-schema.md).
   type: str
-  returned: with O(hosts)
+  returned: with O(hosts) or O(merge)
+stats:
+  description:
+    - With O(hosts) or O(merge), the compact result a workflow branches on, bounded whatever the fleet's size (what the
+      roles publish with set_stats as C(packetloss_result); docs/awx.md#the-result).
+  type: dict
+  returned: with O(hosts) or O(merge)
+run:
+  description: With O(hosts) or O(merge), the run recorded in the report set (docs/report-schema.md#runs).
+  type: dict
+  returned: with O(hosts) or O(merge)
+sources:
+  description: With O(merge), the sets merged - C(dir), C(run) (C(id), C(slice)) and how many C(hosts) were taken from each.
+  type: list
+  elements: dict
+  returned: with O(merge)
+superseded:
+  description: With O(merge), the hosts found in sets of two runs - C(host), C(kept) and C(dropped) (C(id), C(slice), C(dir)).
+  type: list
+  elements: dict
+  returned: with O(merge)
 """
