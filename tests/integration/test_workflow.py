@@ -22,6 +22,7 @@ def run_playbook(tmp_path, name: str, ident: str, **extravars: Any) -> Tuple[Any
     """ansible-runner runs playbooks/NAME; (the runner, the set_stats data of its artifacts' playbook_on_stats event)."""
     extravars.setdefault("packetloss_report_dir", str(tmp_path / ident))
     private = tmp_path / "runner"
+    private.mkdir(exist_ok=True)
     r = ansible_runner.run(private_data_dir=str(private), playbook=os.path.join(ROOT, "playbooks", name),
                            inventory=INVENTORY, extravars=extravars, ident=ident, envvars=ENV, quiet=True)
     events = []
