@@ -152,10 +152,12 @@ def report_set(directory) -> Tuple[Dict[str, Any], Dict[Tuple[str, str], Dict[st
 
 
 def findings_of(targets: Dict[Tuple[str, str], Dict[str, Any]]) -> List[Tuple[Any, ...]]:
-    """Every finding of warning or above, timestamps and rates aside (info findings come and go with the traffic of
-    the moment: a retransmission or two in one run and not in the other; severities are the planted faults')."""
-    return sorted((host, target, f["id"], f["subject"], f["severity"]) for (host, target), t in targets.items()
-                  for f in t["findings"] if f["severity"] in ("warning", "critical"))
+    """Every finding of warning or above - host, target, id, subject, and the severity of configuration findings -
+    timestamps and rates aside: the severity of a counter finding comes from its rate over the interval (a dropping
+    tbf may be a warning in one run and critical in the next), and info findings come and go with the traffic of the
+    moment (a retransmission or two)."""
+    return sorted((host, target, f["id"], f["subject"], f["severity"] if f["kind"] == "config" else "rate")
+                  for (host, target), t in targets.items() for f in t["findings"] if f["severity"] in ("warning", "critical"))
 
 
 def heat_map_hosts(page: str) -> List[str]:
