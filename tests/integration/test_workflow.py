@@ -55,7 +55,7 @@ def test_diagnose_publishes_its_result_in_the_runner_artifacts(netns, tmp_path) 
     assert result["hosts"] == 1 and result["targets"] == 2 and result["severity"] == "warning"
     ours = [f for f in result["findings"] if f["target"] == "netns:" + netns]
     assert [(f["id"], f["severity"], f["remediation"]) for f in ours] == [("netfilter.random_drop", "critical", "random_drop")]
-    assert ours[0]["remediation_args"]["netns"] == netns and ours[0]["host"] == "localhost"
+    assert ours[0]["remediation_args"]["netns"] == "/run/netns/" + netns and ours[0]["host"] == "localhost"
     assert result["finding_ids"]["netfilter.random_drop"] >= 1 and result["counts"]["critical"] >= 1
     assert {"host": "localhost", "target": "netns:" + netns, "worst": "critical", "ids": ["netfilter.random_drop"]} \
         in result["targets_above"]
