@@ -153,12 +153,14 @@ class ActionModule(ActionBase):
             stats_limit = int(args.get("stats_limit", 50))
         except (TypeError, ValueError):
             raise AnsibleActionFail("summary_worst and stats_limit must be integers and max_probe_loss a number")
-        if worst < 0 or stats_limit < 0:
-            raise AnsibleActionFail("summary_worst and stats_limit must be 0 or more")
+        for name, value in (("summary_worst", worst), ("stats_limit", stats_limit)):
+            if value < 0:
+                raise AnsibleActionFail("%s must be 0 or more" % name)
         severities = ("info", "warning", "critical")
         fail_severity, stats_severity = args.get("fail_severity", "warning"), args.get("stats_severity", "warning")
-        if fail_severity not in severities or stats_severity not in severities:
-            raise AnsibleActionFail("fail_severity and stats_severity must be one of %s" % ", ".join(severities))
+        for name, value in (("fail_severity", fail_severity), ("stats_severity", stats_severity)):
+            if value not in severities:
+                raise AnsibleActionFail("%s must be one of %s, got %r" % (name, ", ".join(severities), value))
         return worst, max_loss, fail_severity, stats_limit, stats_severity
 
     @staticmethod

@@ -110,21 +110,27 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
             "findings": tf,
             "probes": [p for p in probe_rows if p["target"] == label],
         }
-    unmatched = [p for p in probe_rows if p["target"] not in targets]
+    return assemble(host, generated_at or now_iso(), targets, findings, probe_rows)
+
+
+def assemble(host: str, generated_at: Optional[str], targets: Dict[str, Dict[str, Any]], findings: List[Dict[str, Any]],
+             probes: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """A host's diagnosis from its targets (label -> the per-target fields), all its findings (sorted) and probes:
+    what host_diagnosis makes of the snapshots, and what a report set is read back into (_reports/merge.py)."""
     out = {
         "host": host,
-        "generated_at": generated_at or now_iso(),
-        "interval": next((t["interval"] for t in targets.values() if t["interval"]), None),
+        "generated_at": generated_at,
+        "interval": next((t["interval"] for t in targets.values() if t.get("interval")), None),
         "worst": worst_severity(findings),
         "counts": _counts(findings),
         "targets": targets,
         "findings": findings,
         "causes": host_causes(findings),
-        "probes": probe_rows,
-        "unmatched_probes": unmatched,
+        "probes": probes,
+        "unmatched_probes": [p for p in probes if p.get("target") not in targets],
     }
     out["unread"] = unread_rows(out)
     return out
 
 
-__all__ = ["host_diagnosis", "normalize_probes", "unread_rows", "now_iso"]
+__all__ = ["host_diagnosis", "assemble", "normalize_probes", "unread_rows", "now_iso"]

@@ -15,10 +15,9 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import (
-    host_causes, sort_findings, worst_severity)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._reports.report import (
-    SCHEMA, SUMMARY_SCHEMA, _counts, run_ref, safe_name, unread_rows)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import sort_findings
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.diagnosis import assemble
+from ansible_collections.netdiag.packetloss.plugins.module_utils._reports.report import SCHEMA, SUMMARY_SCHEMA, run_ref, safe_name
 
 # what a per-target JSON has besides the target's own fields (report.target_report)
 _TARGET_HEAD = ("schema", "generated_at", "host", "label", "run")
@@ -90,18 +89,12 @@ def load_set(directory: str) -> Dict[str, Any]:
 
 
 def diagnosis_of(record: Dict[str, Any], docs: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """A host's diagnosis (report.host_diagnosis' fields) from its entry in summary.json's diagnoses and its
-    per-target JSON files."""
+    """A host's diagnosis (diagnosis.assemble, as the run made it) from its entry in summary.json's diagnoses and its
+    per-target JSON files, with the run it is from (``run``)."""
     targets = dict((d["label"], dict((k, v) for k, v in d.items() if k not in _TARGET_HEAD)) for d in docs)
     findings = sort_findings([f for t in targets.values() for f in t.get("findings") or []])
-    probes = list(record.get("probes") or [])
-    out = {
-        "host": record.get("host"), "generated_at": record.get("generated_at"), "interval": record.get("interval"),
-        "worst": worst_severity(findings), "counts": _counts(findings), "targets": targets, "findings": findings,
-        "causes": host_causes(findings), "probes": probes,
-        "unmatched_probes": [p for p in probes if p.get("target") not in targets], "run": run_ref(record.get("run")),
-    }
-    out["unread"] = unread_rows(out)
+    out = assemble(record.get("host"), record.get("generated_at"), targets, findings, list(record.get("probes") or []))
+    out["run"] = run_ref(record.get("run"))
     return out
 
 

@@ -675,7 +675,7 @@ def workflow_result(diagnoses: Any, report_dir: Optional[str] = None, run: Optio
     if severity not in SEVERITIES:
         raise ValueError("severity must be one of %s" % ", ".join(SEVERITIES))
     n = max(0, int(limit))
-    floor = _rank(severity)
+    floor = severity_rank(severity)
     ds = _diagnoses(diagnoses)
     counts = dict((s, 0) for s in SEVERITIES)
     ids: Dict[str, int] = {}
@@ -687,15 +687,15 @@ def workflow_result(diagnoses: Any, report_dir: Optional[str] = None, run: Optio
         unread += len(not_read(t.get("layers") or {}))
         for s in SEVERITIES:
             counts[s] += t["counts"][s]
-        above = [f for f in t["findings"] if _rank(f["severity"]) >= floor]
+        above = [f for f in t["findings"] if severity_rank(f["severity"]) >= floor]
         if not above:
             continue
         for f in above:
             ids[f["id"]] = ids.get(f["id"], 0) + 1
         targets.append({"host": d.get("host"), "target": label, "worst": t["worst"], "ids": sorted(set(f["id"] for f in above))})
         findings += [_brief(f) for f in above]
-    targets.sort(key=lambda r: (-_rank(r["worst"]), str(r["host"]), r["target"]))
-    findings.sort(key=lambda f: (-_rank(f["severity"]), str(f["host"]), f["target"], f["id"], f["subject"]))
+    targets.sort(key=lambda r: (-severity_rank(r["worst"]), str(r["host"]), r["target"]))
+    findings.sort(key=lambda f: (-severity_rank(f["severity"]), str(f["host"]), f["target"], f["id"], f["subject"]))
     missing = sorted(str(h) for h in missing)
     return {
         "schema": RESULT_SCHEMA, "run": dict((k, (run or {}).get(k)) for k in ("id", "group", "slice", "limit")),
