@@ -209,7 +209,7 @@ class ActionModule(ActionBase):
         dirs: List[str] = []
         for entry in entries:
             path = os.path.expanduser(entry)
-            found = sorted(p for p in glob.glob(path) if os.path.isdir(p)) if glob.has_magic(path) else [path]
+            found = sorted(p for p in glob.glob(path) if os.path.isdir(p)) if any(c in path for c in "*?[") else [path]
             if not found:
                 raise AnsibleActionFail("merge: %s matches no directory" % entry)
             dirs += found
