@@ -48,15 +48,20 @@ ensure_dockerd() {
   die "dockerd did not become ready within 30 s"
 }
 
-# make_venv DIR PYTHON REQUIREMENTS...: a virtualenv with pinned requirements, rebuilt when they change.
+# make_venv DIR PYTHON REQUIREMENTS...: a virtualenv with pinned requirements, made when it is missing (or its
+# Python is gone) and brought up to the pins in place when they change: never removed under a process using it
+# (work trees at different commits may share one through NETDIAG_VENV).
 make_venv() {
   local dir=$1 python=$2 stamp want; shift 2
   stamp=$dir/.requirements.sha256
   want=$(cat "$@" | sha256sum | cut -d' ' -f1)
-  if [ ! -x "$dir/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  if [ ! -x "$dir/bin/python" ] || ! "$dir/bin/python" -c '' 2>/dev/null; then
     log "virtualenv $dir ($(basename "$python"); $*)"
     rm -rf "$dir"
     "$python" -m venv "$dir"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "virtualenv $dir: installing $*"
     local req args=()
     for req in "$@"; do args+=(-r "$req"); done
     "$dir/bin/pip" install --disable-pip-version-check --progress-bar off "${args[@]}" | progress \
