@@ -1336,7 +1336,8 @@ DROP_REASON_FINDINGS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[st
          "IPV6_NDISC_FRAG", "IPV6_NDISC_HOP_LIMIT", "IPV6_NDISC_BAD_CODE", "IPV6_NDISC_BAD_OPTIONS",
          "IPV6_NDISC_NS_OTHERHOST", "NEIGH_CREATEFAIL", "NEIGH_FAILED", "NEIGH_QUEUEFULL", "NEIGH_DEAD", "NEIGH_HH_FILLFAIL"),
         ("ip_rcv_finish_core", "ip_error", "ip_forward", "ip_expire", "__neigh_event_send", "neigh_invalidate"),
-        ("ip.in_no_routes", "ip.out_no_routes", "ip.frag_fails", "ip.reasm_fails", "ip.rp_filter"),
+        ("ip.in_no_routes", "ip.out_no_routes", "ip.frag_fails", "ip.reasm_fails", "ip.rp_filter", "ip.header_errors",
+         "ip.icmp_errors"),
         "the IP layer dropped packets (bad header or checksum, no route, reverse-path filter, martian address, "
         "fragment too big or not reassembled, neighbour not resolved)",
         "Check routes (ip route get), rp_filter, the MTU along the path and the neighbour table (ip neigh)."),
@@ -1349,7 +1350,8 @@ DROP_REASON_FINDINGS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[st
          "TCP_FASTOPEN", "TCP_OLD_ACK", "TCP_TOO_OLD_ACK", "TCP_ACK_UNSENT_DATA", "TCP_OFO_QUEUE_PRUNE", "TCP_OFO_DROP",
          "TCP_MINTTL"),
         (),
-        ("tcp.listen_overflow", "socket.tcp_rcvq_drop", "socket.tcp_pruned", "socket.tcp_backlog_drop", "tcp.retrans"),
+        ("tcp.listen_overflow", "socket.tcp_rcvq_drop", "socket.tcp_pruned", "socket.tcp_backlog_drop", "tcp.in_errors",
+         "tcp.in_drops", "tcp.retrans"),
         "TCP dropped segments on the receive path (checksum, window or sequence checks, PAWS, out-of-order queue "
         "pruned, listen queue overflow, authentication)",
         "Look at netstat -s (TcpExt) for the matching counters and at the receivers' buffers (ss -tmi)."),

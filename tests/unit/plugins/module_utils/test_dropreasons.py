@@ -277,3 +277,28 @@ def test_trigger_files_are_written_without_truncating(tmp_path: Any) -> None:
     _dropreasons._write(str(enable), "0")
     assert trigger.read_text() == "hist:keys=reason\nhist:keys=reason:pause\n"
     assert enable.read_text() == "0"
+
+
+@pytest.mark.parametrize("case", CASES["attribution"], ids=[c["reason"] for c in CASES["attribution"]])
+def test_a_reason_goes_to_the_target_whose_family_counter_moved(case: Dict[str, Any]) -> None:
+    def netstat(n: int) -> Dict[str, Any]:
+        return {"available": True, "snmp": {case["section"]: {case["counter"]: n}}}
+    before = {"host": _facts("host", "host", 0.0, netstat=netstat(0)), "netns:b": _facts("netns:b", "netns", 0.0, netstat=netstat(5))}
+    after = {"host": _facts("host", "host", 5.0, netstat=netstat(0),
+                            drop_reasons=_layer([(case["reason"], case["location"], 100)])),
+             "netns:b": _facts("netns:b", "netns", 5.0, netstat=netstat(105))}
+    fs = _analyze.analyze_host(before, after)
+    f = [x for x in fs if x["id"] == case["finding"]]
+    assert len(f) == 1, [(x["id"], x["target"], x["summary"]) for x in fs]
+    assert f[0]["target"] == "netns:b" and f[0]["evidence"]["scope"] == "target", f[0]
+    assert case["by"] in [c["id"] for c in f[0]["evidence"]["corroborated_by"]]
+
+
+def test_every_drop_counter_of_a_family_corroborates_its_drop_reasons() -> None:
+    """The class, not a case: an IP or TCP counter finding that counts drops (COUNTER_MAP; not a symptom) corroborates
+    the drop-reason finding of its layer, so the reason is attributed where that counter moved."""
+    for layer in ("ip", "tcp"):
+        corr = _analyze.DROP_REASON_FINDINGS["%s.drop_reason" % layer][2]
+        for _source, _pattern, fid, _why in _analyze.COUNTER_MAP:
+            if fid and fid.startswith(layer + ".") and fid not in _analyze.SYMPTOMS and not fid.endswith(".drop_reason"):
+                assert fid in corr, (fid, corr)
