@@ -86,8 +86,7 @@ def findings_of(reports: str) -> Iterator[Dict[str, Any]]:
             if name.endswith(".json"):
                 with open(os.path.join(path, name)) as f:
                     doc = json.load(f)
-                for finding in doc.get("findings", []):
-                    yield finding
+                yield from doc.get("findings", [])
 
 
 def above_info(findings: Iterator[Dict[str, Any]]) -> List[Dict[str, Any]]:

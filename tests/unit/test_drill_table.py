@@ -61,7 +61,7 @@ def _role(d: Dict[str, Any]) -> str:
 def matrix_markdown(drills: List[Dict[str, Any]]) -> str:
     """The matrix of docs/drops.md, one row per drill, in the catalog's order."""
     lines = ["| cause | drill | finding at warning or above (and at times) | named by | where | inject role | %s |"
-             % " | ".join(t for _, t in TOOLS), "|---|---|---|---|---|---|%s" % ("---|" * len(TOOLS))]
+             % " | ".join(title for _key, title in TOOLS), "|---|---|---|---|---|---|%s" % ("---|" * len(TOOLS))]
     for d in sorted(drills, key=lambda d: (d["causes"][0], d["id"])):
         found = ", ".join("`%s`" % f for f in d["expect"]) or "nothing (not a drop)"
         if d.get("may"):
@@ -74,12 +74,12 @@ def matrix_markdown(drills: List[Dict[str, Any]]) -> str:
             cause += " (%s)" % d["note"]
         lines.append("| %s | `%s` | %s | %s | %s | %s | %s |" % (
             _cell(cause), d["id"], found, d["signal"], _cell(where), _role(d),
-            " | ".join(_cell(d["tools"][k]) for k, _ in TOOLS)))
+            " | ".join(_cell(d["tools"][k]) for k, _title in TOOLS)))
     return "\n".join(lines) + "\n"
 
 
 def _placeholders(text: str) -> set:
-    return set(name for _, name, _, _ in string.Formatter().parse(text) if name)
+    return set(part[1] for part in string.Formatter().parse(text) if part[1])
 
 
 def _steps(d: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -96,7 +96,7 @@ def test_every_catalog_cause_has_a_row_and_every_row_a_catalog_cause() -> None:
 def test_a_row_is_complete(drill: Dict[str, Any]) -> None:
     assert drill["where"] in ("netns", "vm", "none")
     assert drill["signal"] in ("counter", "reason", "both")
-    assert sorted(drill["tools"]) == sorted(k for k, _ in TOOLS)
+    assert sorted(drill["tools"]) == sorted(k for k, _title in TOOLS)
     for fid in drill["expect"] + (drill.get("may") or []):
         assert fid in _analyze.FINDING_IDS, fid
     if drill["where"] == "netns":
@@ -138,7 +138,7 @@ def test_docs_drops_md_shows_the_matrix_of_the_table() -> None:
 def write_doc() -> None:
     with open(DOC) as f:
         page = f.read()
-    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: BEGIN + "\n\n" + matrix_markdown(DRILLS) + "\n" + END,
+    new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: BEGIN + "\n\n" + matrix_markdown(DRILLS) + "\n" + END,
                  page, flags=re.S)
     with open(DOC, "w") as f:
         f.write(new)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Traffic and stuck applications for the drills of netdiag.packetloss (roles/inject/vars/drills.yml).
 
 Standard library only (Python >= 3.9), run inside the drill's network namespace. Every generator stops by itself
@@ -24,7 +23,7 @@ MARK = "netdiag_drill"
 
 
 def _addr(text: str) -> Tuple[str, int]:
-    host, _, port = text.rpartition(":")
+    host, _sep, port = text.rpartition(":")
     return host, int(port)
 
 
@@ -137,7 +136,7 @@ def udp_send(a: argparse.Namespace) -> None:
     ready()
     going, pause = _until(a.seconds), a.burst / float(a.rate)
     while going():
-        for _ in range(a.burst):
+        for _n in range(a.burst):
             for t in targets:
                 try:
                     if a.flows:
@@ -177,7 +176,7 @@ def tcp_connect(a: argparse.Namespace) -> None:
     ready()
     going = _until(a.seconds)
     while going():
-        for _ in range(max(1, a.rate // 20)):
+        for _n in range(max(1, a.rate // 20)):
             c = socket.socket()
             c.setblocking(False)
             c.connect_ex(target)
@@ -205,7 +204,7 @@ def tcp_sink(a: argparse.Namespace) -> None:
     going = _until(a.seconds)
     while going():
         try:
-            c, _ = s.accept()
+            c = s.accept()[0]
         except socket.timeout:
             continue
         threading.Thread(target=serve, args=(c,), daemon=True).start()
@@ -221,7 +220,7 @@ def raw_frames(a: argparse.Namespace) -> None:
     ready()
     going, i = _until(a.seconds), 0
     while going():
-        for _ in range(a.burst):
+        for _n in range(a.burst):
             s.send(batch[i % len(batch)])
             i += 1
         time.sleep(a.burst / float(a.rate))
@@ -249,7 +248,7 @@ def tcp_out_of_window(a: argparse.Namespace) -> None:
     ready()
     going = _until(a.seconds)
     while going():
-        for _ in range(a.burst):
+        for _n in range(a.burst):
             seg = tcp4(src, host, sport, port, random.getrandbits(32), 0, 0x18, b"z" * 16)
             raw.sendto(ip4(src, host, 6, seg, ident=random.getrandbits(16)), (host, 0))
         c.send(b"ok")
@@ -277,7 +276,7 @@ def _daemon(pidfile: str) -> None:
     except OSError:
         pass
     if os.fork():
-        for _ in range(100):
+        for _n in range(100):
             if _ours(pidfile):
                 os._exit(0)
             time.sleep(0.05)
@@ -315,7 +314,7 @@ def stop(a: argparse.Namespace) -> None:
     pid = _ours(a.pidfile)
     if pid:
         os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
+        for _n in range(50):
             if not os.path.exists("/proc/%d" % pid):
                 break
             time.sleep(0.1)
@@ -363,7 +362,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         if _ours(a.pidfile):
             return
         _daemon(a.pidfile)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(0))
     COMMANDS[a.command](a)
 
 
