@@ -42,7 +42,15 @@ ensure_apt() { apt_install "${APT_PACKAGES[@]}"; }
 ensure_dockerd() {
   docker info >/dev/null 2>&1 && return 0
   log "starting dockerd in the background (log /var/log/netdiag-dockerd.log)"
-  nohup dockerd >/var/log/netdiag-dockerd.log 2>&1 &
+  # without the caller's descriptors above 2: under `flock /tmp/netdiag-heavy.lock scripts/test` dockerd would
+  # inherit the lock's descriptor and hold the machine-wide lock for as long as it runs (it did: every heavy job waited)
+  (
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    exec nohup dockerd >/var/log/netdiag-dockerd.log 2>&1
+  ) &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && return 0; sleep 0.5; done
   tail -20 /var/log/netdiag-dockerd.log >&2
   die "dockerd did not become ready within 30 s"
