@@ -229,6 +229,9 @@ def raw_frames(a: argparse.Namespace) -> None:
 def first_fragments(a: argparse.Namespace) -> None:
     """The first fragment (MF set, offset 0) of UDP datagrams whose rest never comes: reassembly times out."""
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    # the fragments' source port has a socket: the receiver's ICMP time-exceeded finds it (else Icmp InErrors here)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((a.src, 40000))
     ready()
     going, ident = _until(a.seconds), random.randrange(1, 60000)
     payload = udp4(a.src, a.dst, 40000, 9, b"x" * 1000)[:512]
