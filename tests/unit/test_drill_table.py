@@ -110,7 +110,7 @@ def test_a_row_is_complete(drill: Dict[str, Any]) -> None:
     for t in drill.get("traffic") or []:
         assert t["ns"] in ("a", "b", "c", "host") and _placeholders(t["run"]) <= TOPOLOGY, t
         assert t["run"].split()[0] in ("udp-sink", "udp-send", "udp-stuck", "tcp-stuck", "tcp-connect", "tcp-sink",
-                                       "raw-frames", "first-fragments", "tcp-out-of-window"), t
+                                       "raw-frames", "first-fragments", "tcp-out-of-window", "xdp-drop"), t
     if drill.get("inject"):
         assert drill.get("remove") and drill.get("check"), "a fault needs its remove and its check: %s" % drill["id"]
 

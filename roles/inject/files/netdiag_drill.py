@@ -258,6 +258,34 @@ def tcp_out_of_window(a: argparse.Namespace) -> None:
         time.sleep(a.burst / float(a.rate))
 
 
+def xdp_drop(a: argparse.Namespace) -> None:
+    """Attach an XDP program that drops every frame (r0 = XDP_DROP; exit) to --iface in generic (skb) mode: loaded
+    with bpf(2) and attached over rtnetlink, no loader or compiler needed. It stays attached when this process ends;
+    `ip link set dev IFACE xdpgeneric off` takes it away."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    insns = struct.pack("<BBhi", 0xB7, 0, 0, 1) + struct.pack("<BBhi", 0x95, 0, 0, 0)  # mov64 r0, 1; exit
+    prog, lic = ctypes.create_string_buffer(insns, len(insns)), ctypes.create_string_buffer(b"GPL")
+    attr = ctypes.create_string_buffer(struct.pack("<IIQQIIQII16s", 6, 2, ctypes.addressof(prog), ctypes.addressof(lic),
+                                                   0, 0, 0, 0, 0, b"netdiag_drill"), 128)
+    fd = libc.syscall(321, 5, attr, 128)  # bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_XDP)
+    if fd < 0:
+        raise SystemExit("bpf(BPF_PROG_LOAD): %s" % os.strerror(ctypes.get_errno()))
+    index = socket.if_nametoindex(a.iface)
+    xdp = struct.pack("<HHi", 8, 1, fd) + struct.pack("<HHI", 8, 3, 2)  # IFLA_XDP_FD, IFLA_XDP_FLAGS = SKB_MODE
+    attrs = struct.pack("<HH", 4 + len(xdp), 43 | 0x8000) + xdp  # IFLA_XDP, nested
+    body = struct.pack("<BxHiII", 0, 0, index, 0, 0) + attrs
+    msg = struct.pack("<IHHII", 16 + len(body), 19, 0x5, 1, 0) + body  # RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK
+    nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    nl.bind((0, 0))
+    nl.send(msg)
+    reply = nl.recv(65536)
+    err = struct.unpack_from("<i", reply, 16)[0] if struct.unpack_from("<H", reply, 4)[0] == 2 else 0
+    if err:
+        raise SystemExit("attaching XDP to %s: %s" % (a.iface, os.strerror(-err)))
+    ready()
+
+
 # ------------------------------------------------------------------------------------------------ plumbing
 
 
@@ -331,7 +359,7 @@ def stop(a: argparse.Namespace) -> None:
 COMMANDS: Dict[str, Callable[[argparse.Namespace], None]] = {
     "udp-sink": udp_sink, "udp-send": udp_send, "udp-stuck": udp_stuck, "tcp-stuck": tcp_stuck,
     "tcp-connect": tcp_connect, "tcp-sink": tcp_sink, "raw-frames": raw_frames, "first-fragments": first_fragments,
-    "tcp-out-of-window": tcp_out_of_window, "alive": alive, "stop": stop,
+    "tcp-out-of-window": tcp_out_of_window, "xdp-drop": xdp_drop, "alive": alive, "stop": stop,
 }
 
 
