@@ -14,7 +14,7 @@ import pytest
 
 from drills import above_info, by_id, describe, findings_of
 from test_diagnose import VM_INVENTORY, diagnose, vm_vars
-from test_remediate_vm import CONTAINER, HOST, ok, playbook, task
+from test_remediate_vm import CONTAINER, HOST, clean, playbook  # noqa: F401 (clean: the fixture)
 
 pytestmark = pytest.mark.skipif(not VM_INVENTORY, reason="NETDIAG_VM_INVENTORY (the VM lab's inventory) is not set")
 
@@ -35,16 +35,7 @@ def _assert_only(drill: Dict[str, Any], target: str, findings: List[Dict[str, An
     assert not others, ("findings beyond the drill's", describe(others))
 
 
-@pytest.fixture
-def clean_container() -> Any:
-    for module in ("netdiag.packetloss.netem", "netdiag.packetloss.random_drop"):
-        ok(task(module, state="absent", container=CONTAINER))
-    yield
-    for module in ("netdiag.packetloss.netem", "netdiag.packetloss.random_drop"):
-        task(module, state="absent", container=CONTAINER)
-
-
-def test_vm_drill_netem(tmp_path: Any, clean_container: Any) -> None:
+def test_vm_drill_netem(tmp_path: Any, clean: Any) -> None:
     drill = by_id("netem")
     # the drill's traffic: SYN probes of the container's nginx from the VM during the interval
     probes = [{"host": vm_vars()["netdiag_lab_container_ip"], "port": 80, "mode": "syn", "count": 60, "interval": 0.05,
