@@ -155,7 +155,7 @@ FINDING_IDS = tuple(THRESHOLDS)
 CAUSES = ("netfilter.random_drop", "qdisc.netem", "netfilter.drop_hits", "qdisc.drops", "conntrack.limit",
           "conntrack.drop", "conntrack.early_drop", "conntrack.insert_failed", "nic.rx_dropped", "nic.rx_fifo",
           "nic.rx_missed", "nic.rx_errors", "nic.tx_dropped", "nic.tx_errors", "nic.driver_drops", "softnet.dropped",
-          "tcp.listen_overflow", "udp.rcvbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
+          "tcp.listen_overflow", "udp.rcvbuf_errors", "udp.sndbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
           "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes")
 SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts", "ip.discards")
 _NUMERIC_KEYS = ("min_delta", "warning_min_events", "critical_min_events", "warning_rate", "warning_percent",
@@ -589,15 +589,21 @@ def _rule_action(rule: Dict[str, Any]) -> Optional[str]:
     return rule.get("target") if "target" in rule else rule.get("verdict")
 
 
+# the values of an anonymous nft counter, which nft -j renders into a rule's spec: not part of what the rule is
+_SPEC_COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
+
+
 def _keyed_rules(facts: Optional[Dict[str, Any]]) -> Dict[Tuple[Any, ...], Dict[str, Any]]:
-    """Rules by (family, backend, table, chain, spec, n-th such rule): stable when others are inserted."""
+    """Rules by (family, backend, table, chain, spec without counter values, n-th such rule): stable when others are
+    inserted and when the rule's own counter moves."""
     ipt = _layer(facts, "iptables")
     out: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
     seen: Dict[Tuple[Any, ...], int] = {}
     for r in _list(_get(ipt, "rules")):
         if not isinstance(r, dict):
             continue
-        base = (r.get("family"), r.get("backend"), r.get("table"), r.get("chain"), r.get("spec"))
+        spec = _SPEC_COUNTER.sub("counter", r["spec"]) if isinstance(r.get("spec"), str) else r.get("spec")
+        base = (r.get("family"), r.get("backend"), r.get("table"), r.get("chain"), spec)
         seen[base] = seen.get(base, 0) + 1
         out[base + (seen[base],)] = r
     return out
