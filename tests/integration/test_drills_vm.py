@@ -14,7 +14,10 @@ import pytest
 
 from drills import above_info, by_id, describe, findings_of
 from test_diagnose import VM_INVENTORY, diagnose, vm_vars
-from test_remediate_vm import CONTAINER, HOST, clean, playbook  # noqa: F401 (clean: the fixture)
+import test_remediate_vm
+from test_remediate_vm import CONTAINER, HOST, playbook
+
+clean = test_remediate_vm.clean  # the VM tests' fixture: no netem, no random-drop rules in the container
 
 pytestmark = pytest.mark.skipif(not VM_INVENTORY, reason="NETDIAG_VM_INVENTORY (the VM lab's inventory) is not set")
 
