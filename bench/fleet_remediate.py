@@ -116,7 +116,7 @@ def main() -> int:
                  "after": (os.path.join(ROOT, "playbooks", "remediate.yml"), None)}
         play(plays["floor"][0], None, inventory, n, args.forks, {}, ids, None)  # warm the ControlPersist masters
         idle = idle_rate(ids)
-        for _ in range(args.repeat):
+        for _repeat in range(args.repeat):
             for name in ("floor", "before", "after"):
                 if name != "floor":
                     replant(planted)

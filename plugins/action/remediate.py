@@ -113,8 +113,8 @@ def lines(targets: Dict[str, Dict[str, Any]], check_mode: bool) -> List[str]:
     out = []
     for label, t in targets.items():
         gone = t.get("removed", t.get("would_remove")) or []
-        text = "%s: before %d cause(s) [%s]; %s %d" % (label, len(t["before"]), _names(t["before"]),
-                                                     "would remove" if check_mode else "removed", len(gone))
+        verb = "would remove" if check_mode else "removed"
+        text = "%s: before %d cause(s) [%s]; %s %d" % (label, len(t["before"]), _names(t["before"]), verb, len(gone))
         if t["kept"]:
             text += "; kept %d as intended [%s]" % (len(t["kept"]), "; ".join(
                 "%s %s (allowed by %s)" % (k["id"], k["subject"], k["allowed_by"]) for k in t["kept"]))
@@ -157,7 +157,7 @@ class ActionModule(DiagnoseAction):
         if not 0.0 <= args["probe_max_loss"] <= 100.0:
             raise AnsibleActionFail("probe_max_loss must be 0-100 (percent), got %s" % args["probe_max_loss"])
         host = str(args["host"] or task_vars.get("inventory_hostname") or "localhost")
-        check_mode = bool(self._task.check_mode) or bool(task_vars.get("ansible_check_mode"))
+        check_mode = bool(self._play_context.check_mode)
         base = dict(remediations=selection["kinds"], findings=selection["ids"], min_severity=selection["min_severity"],
                     targets=selection["targets"], containers=containers, namespaces=args["namespaces"],
                     thresholds=args["thresholds"], backup=args["backup"], backup_dir=args["backup_dir"],

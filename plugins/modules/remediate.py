@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: remediate
 short_description: Remove the causes of packet loss a diagnosis found, on every target of a host, in one task
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The remediate role's one task per host, usable on its own. It acts on findings - those that carry a
     C(remediation) (C(qdisc.netem) with M(netdiag.packetloss.netem), C(netfilter.random_drop) with
@@ -222,7 +222,6 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation im
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError
 
 
-
 def gather(module: AnsibleModule, kinds: List[str]) -> Dict[str, Any]:
     """The fact layers the remediations read (tc, iptables) of the host, its containers and namespaces."""
     layers = _findings.fact_layers(kinds)
@@ -284,8 +283,8 @@ def main() -> None:
     if module._diff:
         result["diff"] = diffs
     if failed:
-        module.fail_json(msg="; ".join("%s %s (%s): %s" % (r["remediation"], r["target"], _args(r["args"]),
-                                                            r["result"].get("msg")) for r in failed), **result)
+        why = ["%s %s (%s): %s" % (r["remediation"], r["target"], _args(r["args"]), r["result"].get("msg")) for r in failed]
+        module.fail_json(msg="; ".join(why), **result)
     module.exit_json(msg="%d module run(s), %d changed" % (len(done), sum(1 for r in done if r["result"].get("changed"))),
                      **result)
 
