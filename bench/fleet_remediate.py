@@ -7,6 +7,8 @@ On one fleet (lab/fleet/fleet-lab start N), with the same forks, for each repeat
   floor    bench/fleet_floor.yml: ansible.builtin.ping once per host
   before   playbooks/remediate.yml of the collection as it is at --before (a git revision, default main)
   after    playbooks/remediate.yml of this tree
+  diagnose0  playbooks/diagnose.yml of this tree with packetloss_interval 0, no reports: one read of every layer,
+             the cost remediate.yml's one module run per host compares with
 
 Each remediate run starts from the fleet's faults in place (every random-drop rule planted again, outside the timed
 part) and must succeed (every host verified). Not a test. Prints the ratios to the floor measured in the same run;
@@ -108,21 +110,23 @@ def main() -> int:
     planted = faults(inventory, n)
     ids = container_ids(n)
     extra: Dict[str, object] = {"packetloss_hosts": "fleet"}
-    runs: Dict[str, List[Dict[str, Optional[float]]]] = {"floor": [], "before": [], "after": []}
+    runs: Dict[str, List[Dict[str, Optional[float]]]] = {"floor": [], "before": [], "after": [], "diagnose0": []}
     with tempfile.TemporaryDirectory(prefix="netdiag-remediate-bench-") as work:
         before_tree = collection_tree(args.before, work)
         plays = {"floor": (os.path.join(ROOT, "bench", "fleet_floor.yml"), None),
                  "before": (os.path.join(before_tree, "playbooks", "remediate.yml"), os.path.join(work, "collections")),
-                 "after": (os.path.join(ROOT, "playbooks", "remediate.yml"), None)}
+                 "after": (os.path.join(ROOT, "playbooks", "remediate.yml"), None),
+                 "diagnose0": (os.path.join(ROOT, "playbooks", "diagnose.yml"), None)}
         play(plays["floor"][0], None, inventory, n, args.forks, {}, ids, None)  # warm the ControlPersist masters
         idle = idle_rate(ids)
         for _repeat in range(args.repeat):
-            for name in ("floor", "before", "after"):
-                if name != "floor":
+            for name in ("floor", "diagnose0", "before", "after"):
+                if name in ("before", "after"):
                     replant(planted)
                 path, collections = plays[name]
-                r = play(path, collections, inventory, n, args.forks, extra if name != "floor" else {}, ids, idle)
-                if name != "floor":
+                more = {"floor": {}, "diagnose0": dict(extra, packetloss_interval=0, packetloss_reports=False)}
+                r = play(path, collections, inventory, n, args.forks, more.get(name, extra), ids, idle)
+                if name in ("before", "after"):
                     left = [c for c, f in planted.items() if f in REPLANT and random_drops(c)]
                     assert not left, "random drops left after %s: %s" % (name, left)
                 runs[name].append(r)
@@ -132,7 +136,9 @@ def main() -> int:
     med = dict((k, dict((m, statistics.median([r[m] for r in v if r[m] is not None] or [0.0]))
                         for m in ("wall", "controller_cpu", "targets_cpu"))) for k, v in runs.items())
     ratios = {"before_over_floor": round(med["before"]["wall"] / med["floor"]["wall"], 2),
-              "after_over_floor": round(med["after"]["wall"] / med["floor"]["wall"], 2)}
+              "after_over_floor": round(med["after"]["wall"] / med["floor"]["wall"], 2),
+              "diagnose0_over_floor": round(med["diagnose0"]["wall"] / med["floor"]["wall"], 2),
+              "after_over_diagnose0": round(med["after"]["wall"] / med["diagnose0"]["wall"], 2)}
     data = {"hosts": n, "forks": args.forks, "repeat": args.repeat, "before": args.before, "cpus": os.cpu_count(),
             "faults": planted, "runs": runs, "median": med, "ratios": ratios,
             "loadavg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

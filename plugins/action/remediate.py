@@ -19,13 +19,18 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.netdiag.packetloss.plugins.action.diagnose import ActionModule as DiagnoseAction
 from ansible_collections.netdiag.packetloss.plugins.action.diagnose import check_containers, check_probe
-from ansible_collections.netdiag.packetloss.plugins.filter.compliance import _expressions, allowed_indexes
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import parse_label
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import findings as _findings
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
 
 MODULE = "netdiag.packetloss.remediate"
+
+
+def allow_list() -> Any:
+    """The compliance gate's allow-list filter, imported (with jmespath) only where there is an allow-list."""
+    from ansible_collections.netdiag.packetloss.plugins.filter import compliance
+    return compliance
 
 
 def usable(diagnosis: Any, kinds: List[str]) -> bool:
@@ -151,7 +156,8 @@ class ActionModule(DiagnoseAction):
             thresholds = args["thresholds"] or None
             _analyze.merge_thresholds(thresholds)
             probes = [check_probe(p) for p in args["probes"]]
-            _expressions(args["allow"])  # every expression compiles, before anything is read
+            if args["allow"]:
+                allow_list()._expressions(args["allow"])  # every expression compiles, before anything is read
         except ValueError as exc:
             raise AnsibleActionFail(str(exc))
         if not 0.0 <= args["probe_max_loss"] <= 100.0:
@@ -175,10 +181,11 @@ class ActionModule(DiagnoseAction):
                 facts = self._facts(dict(gather_subset=_findings.fact_layers(selection["kinds"]), containers=containers,
                                          namespaces=args["namespaces"], rules="drops"), task_vars)["packetloss"]
                 diagnosis = _report.host_diagnosis(facts, None, None, thresholds, host=host)
-            try:
-                allowed = allowed_indexes(diagnosis["findings"], args["allow"])
-            except ValueError as exc:
-                raise AnsibleActionFail(str(exc))
+            if args["allow"]:
+                try:
+                    allowed = allow_list().allowed_indexes(diagnosis["findings"], args["allow"])
+                except ValueError as exc:
+                    raise AnsibleActionFail(str(exc))
             plan = _findings.runs(diagnosis["findings"], selection, allowed)
             if plan["apply"]:
                 todo = _findings.module_runs(plan["apply"])

@@ -217,9 +217,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import analyze_host, targets_of
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.facts_module import _facts, _snapshot, _targets
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch as _batch
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import findings as _findings
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError
 
 
 def gather(module: AnsibleModule, kinds: List[str]) -> Dict[str, Any]:
@@ -261,6 +259,12 @@ def main() -> None:
         runs, refused = _findings.module_runs(plan["apply"]), plan["refused"]
     else:
         runs = given
+    if not runs:
+        module.exit_json(changed=False, msg="nothing to remove", runs=[], refused=refused, packetloss_before=before,
+                         packetloss_after=None)
+    # the remediation modules' code is compiled only on a host where something is to be removed
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch as _batch
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError
     # every run's arguments are checked against its module's own spec before anything changes
     try:
         for run in runs:

@@ -52,7 +52,7 @@ def two() -> Iterator[Tuple[str, str]]:
         sh("iptables-nft", "-N", "LOADTEST", ns=a)
         sh("iptables-nft", "-A", "LOADTEST", "-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "DROP", ns=a)
         sh("iptables-nft", "-A", "INPUT", "-p", "tcp", "--dport", "81", "-j", "LOADTEST", ns=a)
-        sh("ip6tables-nft", "-A", "INPUT", "-m", "statistic", "--mode", "nth", "--every", "4", "-j", "REJECT", ns=a)
+        sh("ip6tables-nft", "-A", "INPUT", "-m", "statistic", "--mode", "nth", "--every", "4", "--packet", "0", "-j", "REJECT", ns=a)
         sh("iptables-legacy", "-A", "OUTPUT", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP", ns=b)
         sh("nft", "add table inet chaos; add chain inet chaos input { type filter hook input priority 0; }; "
                   "add rule inet chaos input numgen random mod 10 < 3 drop", ns=b)

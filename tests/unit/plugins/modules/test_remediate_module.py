@@ -11,6 +11,7 @@ import pytest
 
 from ansible.module_utils import basic
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch
 from ansible_collections.netdiag.packetloss.plugins.modules import remediate
 
 
@@ -49,7 +50,7 @@ def run_main(args: Dict[str, Any], capsys: Any) -> Dict[str, Any]:
 ])
 def test_bad_input_fails_before_any_change(monkeypatch: Any, capsys: Any, args: Dict[str, Any], message: str) -> None:
     applied: List[Any] = []
-    monkeypatch.setattr(remediate._batch, "apply", lambda *a, **k: applied.append(a) or {"changed": True})
+    monkeypatch.setattr(batch, "apply", lambda *a, **k: applied.append(a) or {"changed": True})
     monkeypatch.setattr(remediate, "gather", lambda *a, **k: pytest.fail("read the host on bad input"))
     # a valid run first: it must not be applied either when a later one is bad
     if args.get("runs"):
