@@ -22,7 +22,7 @@ from ansible_collections.netdiag.packetloss.plugins.action.diagnose import check
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import parse_label
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import findings as _findings
-from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 
 MODULE = "netdiag.packetloss.remediate"
 
@@ -163,7 +163,7 @@ class ActionModule(DiagnoseAction):
         if not 0.0 <= args["probe_max_loss"] <= 100.0:
             raise AnsibleActionFail("probe_max_loss must be 0-100 (percent), got %s" % args["probe_max_loss"])
         host = str(args["host"] or task_vars.get("inventory_hostname") or "localhost")
-        check_mode = bool(self._play_context.check_mode)
+        check_mode = bool(self._task.check_mode)
         base = dict(remediations=selection["kinds"], findings=selection["ids"], min_severity=selection["min_severity"],
                     targets=selection["targets"], containers=containers, namespaces=args["namespaces"],
                     thresholds=args["thresholds"], backup=args["backup"], backup_dir=args["backup_dir"],
@@ -174,13 +174,13 @@ class ActionModule(DiagnoseAction):
         if diagnosis is None and not args["allow"]:
             # one round trip: the module reads, analyzes and selects on the target, acts, and reads again
             res = self._module(dict(base, runs=None), task_vars)
-            diagnosis = _report.host_diagnosis(res.get("packetloss_before"), None, None, thresholds, host=host)
+            diagnosis = _diagnosis.host_diagnosis(res.get("packetloss_before"), None, None, thresholds, host=host)
             plan = _findings.runs(diagnosis["findings"], selection)
         else:
             if diagnosis is None:  # diagnose first: the findings the allow-list is evaluated on
                 facts = self._facts(dict(gather_subset=_findings.fact_layers(selection["kinds"]), containers=containers,
                                          namespaces=args["namespaces"], rules="drops"), task_vars)["packetloss"]
-                diagnosis = _report.host_diagnosis(facts, None, None, thresholds, host=host)
+                diagnosis = _diagnosis.host_diagnosis(facts, None, None, thresholds, host=host)
             if args["allow"]:
                 try:
                     allowed = allow_list().allowed_indexes(diagnosis["findings"], args["allow"])
@@ -192,7 +192,7 @@ class ActionModule(DiagnoseAction):
                 res = self._module(dict(base, runs=todo, **scope(containers, args["namespaces"], todo)), task_vars)
         made: List[Dict[str, Any]] = (res or {}).get("runs") or []
         after_facts = (res or {}).get("packetloss_after")
-        after = _report.host_diagnosis(after_facts, None, None, thresholds, host=host) if after_facts else None
+        after = _diagnosis.host_diagnosis(after_facts, None, None, thresholds, host=host) if after_facts else None
         still = _findings.still_there(made, after["findings"]) if after is not None else []
         unverified = unverifiable(made, after)
         targets = report(diagnosis, after, selection, made, plan["allowed"], plan["refused"], check_mode)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import FACT_LAYER, REMEDIATIONS, SEVERITIES
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import FACT_LAYER, REMEDIATIONS, SEVERITIES, severity_rank
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import parse_label
 
 TARGET_KEYS = ("netns", "container")
@@ -50,10 +50,6 @@ def fact_layers(kinds: Iterable[str]) -> List[str]:
     return sorted(set(FACT_LAYER[LAYER_OF[k]] for k in kinds))
 
 
-def _rank(severity: Optional[str]) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
-
-
 def check_selection(ids: Any, min_severity: Any, targets: Any, kinds: Any) -> Dict[str, Any]:
     """The selection options checked: ``ids`` (finding ids, empty for every one), ``min_severity``, ``targets`` (target
     labels, empty for every target) and ``kinds`` (the remediations allowed); ValueError naming what is wrong."""
@@ -82,7 +78,7 @@ def selected(f: Dict[str, Any], selection: Dict[str, Any]) -> bool:
     """Whether the finding ``f`` carries a remediation the selection asks for."""
     return (remediable(f) and f["remediation"] in selection["kinds"]
             and (not selection["ids"] or f.get("id") in selection["ids"])
-            and _rank(f.get("severity")) >= _rank(selection["min_severity"])
+            and severity_rank(f.get("severity")) >= severity_rank(selection["min_severity"])
             and (not selection["targets"] or f.get("target") in selection["targets"]))
 
 

@@ -1,34 +1,17 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The remediate module's input checks: bad input fails before any remediation is applied (no root needed)."""
+"""The remediate module on the target (the action plugin's cases are in cases/remediate.yml): bad input fails
+before any remediation is applied (no root needed)."""
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch
 from ansible_collections.netdiag.packetloss.plugins.modules import remediate
-
-
-@contextmanager
-def module_args(args: Dict[str, Any]) -> Iterator[None]:
-    try:
-        from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
-    except ImportError:
-        old = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = old
-        return
-    with patch_module_args(args):
-        yield
+from ansible_collections.netdiag.packetloss.tests.unit.plugins.modules.harness import module_args
 
 
 def run_main(args: Dict[str, Any], capsys: Any) -> Dict[str, Any]:
