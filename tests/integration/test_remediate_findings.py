@@ -63,13 +63,15 @@ def two() -> Iterator[Tuple[str, str]]:
 
 
 def scope(a: str, b: str, **more: Any) -> str:
-    return json.dumps(dict({"packetloss_containers": "none", "packetloss_netns": [a, b]}, **more))
+    return json.dumps(dict({"packetloss_containers": "none", "packetloss_netns": [a, b], "packetloss_backup": False}, **more))
 
 
-def test_allow_list_keeps_the_intended_random_drops_and_removes_the_rest(two: Tuple[str, str]) -> None:
+def test_allow_list_keeps_the_intended_random_drops_and_removes_the_rest(two: Tuple[str, str], tmp_path: Any) -> None:
     a, b = two
     before = {a: rules(a), b: rules(b)}
-    extra = scope(a, b, packetloss_remediate_allow=[{"expression": LOADTEST, "reason": "load test"}])
+    backups = str(tmp_path / "backups")
+    extra = scope(a, b, packetloss_remediate_allow=[{"expression": LOADTEST, "reason": "load test"}],
+                  packetloss_backup=True, packetloss_backup_dir=backups)
 
     rc, out = playbook("-e", extra, check=True)
     assert rc == 0, out[-3000:]
@@ -79,6 +81,8 @@ def test_allow_list_keeps_the_intended_random_drops_and_removes_the_rest(two: Tu
     rc, out = playbook("-e", extra)
     assert rc == 0, out[-3000:]
     assert "kept 1 as intended" in out and "verified: every cause removed is gone" in out
+    # one backup per ruleset changed: a's ipv4 and ipv6 (nft), b's ipv4 (legacy) and its native table
+    assert sorted(f.rsplit(".", 1)[-1] for f in os.listdir(backups)) == ["nft", "rules", "rules", "rules"]
     after_a, after_b = rules(a), rules(b)
     # exactly the random drops went; the intended one, the plain DROP and the jump stay, in order
     assert after_a["nft"] == [l for l in before[a]["nft"] if "dport 80" not in l]
@@ -116,7 +120,7 @@ def test_a_run_whose_scope_holds_an_allowed_rule_is_refused(two: Tuple[str, str]
 
 
 @pytest.mark.parametrize("extra,message", [
-    ({"packetloss_remediate_min_severity": "severe"}, "packetloss_remediate_min_severity. Got no match"),
+    ({"packetloss_remediate_min_severity": "severe"}, "packetloss_remediate_min_severity must be one of"),
     ({"packetloss_remediations": ["tbf"]}, "packetloss_remediations"),
     ({"packetloss_remediate_findings": {"id": "qdisc.netem"}}, "packetloss_remediate_findings"),
     ({"packetloss_verify": "maybe"}, "packetloss_verify"),
