@@ -228,49 +228,17 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TARGET_ARGS
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import BACKUP_ARGS, RemediationError, execute
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as _remediate_netem
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError, execute
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch as _batch
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            TARGET_ARGS,
-            state=dict(type="str", required=True, choices=["absent", "present"]),
-            interface=dict(type="str"),
-            parent=dict(type="str", choices=["any", "root", "child"], default="any"),
-            match=dict(type="dict"),
-            loss=dict(type="float"),
-            loss_correlation=dict(type="float"),
-            delay=dict(type="raw"),
-            jitter=dict(type="raw"),
-            delay_correlation=dict(type="float"),
-            duplicate=dict(type="float"),
-            duplicate_correlation=dict(type="float"),
-            corrupt=dict(type="float"),
-            corrupt_correlation=dict(type="float"),
-            reorder=dict(type="float"),
-            reorder_correlation=dict(type="float"),
-            gap=dict(type="int"),
-            rate=dict(type="raw"),
-            limit=dict(type="int"),
-            ecn=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            **BACKUP_ARGS
-        ),
-        mutually_exclusive=[("netns", "container")],
-        required_if=[("state", "present", ("interface",))],
-        supports_check_mode=True,
-    )
-    params = dict(module.params)
-    if params["state"] == "present" and params["parent"] == "any":
-        params["parent"] = None  # the default; present always sets the root
+    module = AnsibleModule(**_batch.module_kwargs("netem"))
     try:
-        builder = _remediate_netem.build(params, check_mode=module.check_mode)
+        build = _batch.builder("netem", module.params, module.check_mode)
     except RemediationError as exc:
         module.fail_json(msg=str(exc))
-    execute(module, "netem", builder, _remediate_netem.summary)
+    execute(module, "netem", build, _batch.SUMMARIES["netem"])
 
 
 if __name__ == "__main__":

@@ -251,33 +251,17 @@ state:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TARGET_ARGS
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import BACKUP_ARGS, RemediationError, execute
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as _remediate_rules
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError, execute
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch as _batch
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            TARGET_ARGS,
-            state=dict(type="str", required=True, choices=["absent", "present"]),
-            family=dict(type="str", choices=list(_remediate_rules.FAMILIES)),
-            backend=dict(type="str", choices=list(_remediate_rules.BACKENDS)),
-            table=dict(type="str"),
-            chain=dict(type="str"),
-            probability=dict(type="float"),
-            protocol=dict(type="str", choices=list(_remediate_rules.PROTOCOLS)),
-            port=dict(type="int"),
-            **BACKUP_ARGS
-        ),
-        mutually_exclusive=[("netns", "container")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**_batch.module_kwargs("random_drop"))
     try:
-        builder = _remediate_rules.build(module.params)
+        build = _batch.builder("random_drop", module.params, module.check_mode)
     except RemediationError as exc:
         module.fail_json(msg=str(exc))
-    execute(module, "random_drop", builder, _remediate_rules.summary)
+    execute(module, "random_drop", build, _batch.SUMMARIES["random_drop"])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from typing import Any, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 from conftest import HOST_LAB, ROOT, facts_of, hping, run_module, sh
 from test_remediate import ok, run_task
@@ -88,44 +88,3 @@ def test_remediate_playbook_on_the_host_lab(host_lab: str) -> None:
         assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
     finally:
         sh(HOST_LAB, "faults", "off")
-
-
-def test_remediate_verify_reports_what_is_still_there(tmp_path: Any) -> None:
-    """The role's verification logic on results as the modules return them (a rule that came back is named)."""
-    play = tmp_path / "verify.yml"
-    play.write_text("""
-- hosts: localhost
-  gather_facts: false
-  vars:
-    role_path: %(role)s
-    __packetloss_random_drop:
-      results:
-        - {changed: true, item: {key: "container:nginx"},
-           removed: [{family: ipv4, backend: nft, table: filter, chain: INPUT}]}
-        - {changed: false, item: {key: host}, removed: []}
-    __packetloss_netem:
-      results:
-        - {changed: true, item: {key: "container:nginx"},
-           removed: [{kind: netem, interface: eth0, handle: "8001:"}, {kind: tbf, interface: eth0, handle: "10:"}]}
-    __packetloss_verify_facts:
-      ansible_facts:
-        packetloss:
-          targets:
-            host: {iptables: {random_drop_rules: []}, tc: {qdiscs: []}}
-            "container:nginx":
-              iptables: {random_drop_rules: [{family: ipv4, backend: nft, table: filter, chain: INPUT}]}
-              tc: {qdiscs: [{kind: netem, interface: eth0, handle: "8002:"}]}
-  tasks:
-    - ansible.builtin.include_vars: %(role)s/vars/main.yml
-    - ansible.builtin.debug:
-        msg: "STILL[{{ __packetloss_still_there | trim }}]"
-""" % {"role": os.path.join(ROOT, "roles", "remediate")})
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    out = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(play)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, env=env, cwd=ROOT, check=False).stdout
-    m = re.search(r"STILL\[(.*?)\]", out, re.S)
-    assert m, out[-2000:]
-    still = " ".join(m.group(1).split())
-    # the rule is back, and eth0 has a netem again (under another handle): both are named, the tbf is not
-    assert still == ("container:nginx: random-drop rule(s) in ipv4 nft table filter chain INPUT; "
-                     "container:nginx: netem on eth0 (removed 8001:);"), still

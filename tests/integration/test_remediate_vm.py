@@ -121,19 +121,61 @@ def test_seed_inject_remediate_verify(clean: Any) -> None:
     assert hping_loss() > 0
 
     recap, out = playbook("remediate.yml", "--check", "--diff", "-e", '{"packetloss_containers": ["%s"]}' % CONTAINER)
-    assert recap["failed"] == 0 and recap["changed"] == 2, out[-3000:]
+    assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]  # one task per host does every target
     assert "-qdisc netem" in out and "--A INPUT -m statistic" in out
     assert faults() == {"netem": [("eth0", 30.0)], "drops": [("INPUT", 0.3), ("OUTPUT", 0.3)]}
 
     probe = json.dumps({"packetloss_containers": [CONTAINER], "packetloss_probe_from": "host",
                         "packetloss_probe_targets": [{"host": container_ip(), "port": 80, "count": 20}]})
     recap, out = playbook("remediate.yml", "-e", probe)
-    assert recap["failed"] == 0 and recap["changed"] == 2, out[-3000:]
+    assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
     assert "every cause removed is gone" in out and "every probe within" in out
     assert faults() == {"netem": [], "drops": []}
     assert hping_loss() == 0
     recap, out = playbook("remediate.yml", "-e", probe)
     assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
+
+
+CHAOS = "chaos"
+
+
+@pytest.fixture
+def chaos(clean: Any) -> Any:
+    """An intended netem (a chaos drill) on lo of the VM's namespace chaos."""
+    vm("ip", "netns", "add", CHAOS)
+    try:
+        vm("ip", "-n", CHAOS, "link", "set", "lo", "up")
+        vm("tc", "-n", CHAOS, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "5ms", "loss", "2%")
+        yield CHAOS
+    finally:
+        vm("ip", "netns", "del", CHAOS)
+
+
+def test_allow_list_keeps_the_intended_netem_and_removes_the_rest(chaos: str) -> None:
+    recap, out = playbook("inject.yml")
+    assert recap["failed"] == 0, out[-3000:]
+    assert faults() == {"netem": [("eth0", 30.0)], "drops": [("INPUT", 0.3), ("OUTPUT", 0.3)]}
+    allowed = json.dumps({"packetloss_containers": [CONTAINER], "packetloss_netns": [chaos],
+                          "packetloss_remediate_allow": [{"expression": "[?id=='qdisc.netem' && target=='netns:%s']" % chaos,
+                                                          "reason": "chaos drill"}]})
+    recap, out = playbook("remediate.yml", "--check", "--diff", "-e", allowed)
+    assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
+    assert "-qdisc netem" in out and "kept 1 as intended" in out
+    assert faults()["netem"] == [("eth0", 30.0)]
+
+    recap, out = playbook("remediate.yml", "-e", allowed)
+    assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
+    assert "verified: every cause removed is gone" in out and "kept 1 as intended" in out
+    assert faults() == {"netem": [], "drops": []}
+    kept = vm("tc", "-n", chaos, "qdisc", "show", "dev", "lo")
+    assert re.search(r"qdisc netem \S+ root .*delay 5ms loss 2%", kept), kept
+    recap, out = playbook("remediate.yml", "-e", allowed)
+    assert recap["failed"] == 0 and recap["changed"] == 0, out[-3000:]
+
+    # without the allow-list the drill goes too
+    recap, out = playbook("remediate.yml", "-e", json.dumps({"packetloss_containers": "none", "packetloss_netns": [chaos]}))
+    assert recap["failed"] == 0 and recap["changed"] == 1, out[-3000:]
+    assert "netem" not in vm("tc", "-n", chaos, "qdisc", "show", "dev", "lo")
 
 
 def test_netlink_reader_matches_pyroute2_with_netem(clean: Any) -> None:

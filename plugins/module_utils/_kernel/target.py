@@ -13,7 +13,7 @@ import importlib.util
 import os
 import re
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, open_checked
 
@@ -50,6 +50,18 @@ class Target:
 
 
 HOST = Target("host", "host")
+LABEL_KINDS = ("host", "netns", "container")
+
+
+def parse_label(label: object) -> Tuple[str, str]:
+    """A target label (``host``, ``netns:NAME`` or ``container:NAME``, as Target.label writes it) as (kind, name);
+    ValueError naming the label for anything else. The one parser of target labels."""
+    if label == "host":
+        return "host", "host"
+    kind, sep, name = str(label).partition(":") if isinstance(label, str) else ("", "", "")
+    if not sep or kind not in LABEL_KINDS[1:] or not name:
+        raise ValueError("invalid target label %r: use host, netns:NAME or container:NAME" % (label,))
+    return kind, name
 
 
 def netns_target(ref: str) -> Target:

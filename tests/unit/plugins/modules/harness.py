@@ -118,7 +118,7 @@ def warning_text(warning: Any) -> str:
 
 # ---- action plugins ----------------------------------------------------------------------------------------------
 
-ACTIONS = ("diagnose", "report_files")
+ACTIONS = ("diagnose", "remediate", "report_files")
 
 
 def run_action(name: str, args: Dict[str, Any], capsys: Any, system: "FakeSystem", check_mode: bool = False,

@@ -1,0 +1,249 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One host's remediation in one task (see plugins/modules/remediate.py for the documentation).
+
+findings (a diagnosis at hand, or diagnose first) -> selection minus the allow-list (controller) -> the module runs
+of every target in one module run on the target (netem / random_drop bodies, their own verification), which reads
+the layers again afterwards -> the diagnosis after (controller) -> before/after per target, probes.
+
+Without a diagnosis at hand and without an allow-list, the target diagnoses and selects itself in the same module
+run (the analyzer is pure, stdlib-only Python): one round trip per host, as diagnose. With an allow-list (JMESPath,
+controller-only), the host is read first and the module runs only where something is to be removed.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.netdiag.packetloss.plugins.action.diagnose import ActionModule as DiagnoseAction
+from ansible_collections.netdiag.packetloss.plugins.action.diagnose import check_containers, check_probe
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import parse_label
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import findings as _findings
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
+
+MODULE = "netdiag.packetloss.remediate"
+
+
+def allow_list() -> Any:
+    """The compliance gate's allow-list filter, imported (with jmespath) only where there is an allow-list."""
+    from ansible_collections.netdiag.packetloss.plugins.filter import compliance
+    return compliance
+
+
+def usable(diagnosis: Any, kinds: List[str]) -> bool:
+    """Whether a diagnosis at hand can be acted on: it has targets, and every one has the layers the remediations'
+    findings come from collected (read, in part, or unread - shown as such - but not left out)."""
+    if not isinstance(diagnosis, dict) or not isinstance(diagnosis.get("targets"), dict) or not diagnosis["targets"]:
+        return False
+    if not isinstance(diagnosis.get("findings"), list):
+        return False
+    for t in diagnosis["targets"].values():
+        layers = (t or {}).get("layers") or {}
+        for kind in kinds:
+            if (layers.get(_findings.LAYER_OF[kind]) or {}).get("state", "not_collected") == "not_collected":
+                return False
+    return True
+
+
+def scope(containers: List[str], namespaces: List[str], runs: List[Dict[str, Any]]) -> Dict[str, List[str]]:
+    """The containers and namespaces to read after the change: the asked ones and every run's target."""
+    containers, namespaces = list(containers), list(namespaces)
+    for run in runs:
+        kind, name = parse_label(run["target"])
+        if kind == "container" and containers != ["all"] and name not in containers:
+            containers = [c for c in containers if c != "none"] + [name]
+        elif kind == "netns" and name not in namespaces:
+            namespaces.append(name)  # the name the label was made from: read again, it gets the same label
+    return {"containers": containers, "namespaces": namespaces}
+
+
+def report(diag: Dict[str, Any], after: Optional[Dict[str, Any]], selection: Dict[str, Any],
+           runs: List[Dict[str, Any]], kept: List[Dict[str, Any]], refused: List[Dict[str, Any]],
+           check_mode: bool) -> Dict[str, Dict[str, Any]]:
+    """Per target: the causes before (selected kinds), removed, kept as intended, refused, after, layers not read."""
+    layers = [_findings.LAYER_OF[k] for k in selection["kinds"]]
+    out: Dict[str, Dict[str, Any]] = {}
+    for label, t in diag["targets"].items():
+        if selection["targets"] and label not in selection["targets"]:
+            continue
+        mine = [f for f in diag["findings"] if f.get("target") == label and f.get("remediation") in selection["kinds"]]
+        made = [r for r in runs if r["target"] == label and r["result"].get("changed")]
+        removed = [_findings.brief(f) for f in mine if any(_findings.covers(r, f) for r in made)]
+        entry: Dict[str, Any] = {
+            "before": [_findings.brief(f) for f in mine],
+            "removed" if not check_mode else "would_remove": removed,
+            "kept": [k for k in kept if k["target"] == label],
+            "refused": [dict((k, r[k]) for k in ("remediation", "args", "reason")) for r in refused if r["target"] == label],
+            "after": None,
+            "not_read": [dict(layer=l, state=(t.get("layers") or {}).get(l, {}).get("state"),
+                              reason=(t.get("layers") or {}).get(l, {}).get("reason"))
+                         for l in _analyze.not_read(t.get("layers") or {}) if l in layers],
+        }
+        if after is not None:
+            at = (after.get("targets") or {}).get(label)
+            entry["after"] = [_findings.brief(f) for f in after["findings"]
+                              if f.get("target") == label and f.get("remediation") in selection["kinds"]]
+            if at is None:
+                entry["not_read"].append(dict(layer="all", state="unread", reason="not read after the change"))
+        out[label] = entry
+    return out
+
+
+def unverifiable(runs: List[Dict[str, Any]], after: Optional[Dict[str, Any]]) -> List[str]:
+    """Why a change made cannot be verified: its target, or the layer its findings are in, not read after it (then
+    "nothing there" would not be known). A layer read in part is shown as such in the report."""
+    if after is None:
+        return []
+    out = []
+    for r in runs:
+        if not r["result"].get("changed"):
+            continue
+        layer = _findings.LAYER_OF[r["remediation"]]
+        t = (after.get("targets") or {}).get(r["target"])
+        cov = ((t or {}).get("layers") or {}).get(layer) or {}
+        if cov.get("state") not in ("read", "partial"):  # partial: the module's own re-read covered its scope
+            out.append("cannot verify %s on %s: layer %s not read in full after the change (%s)" % (
+                r["remediation"], r["target"], layer, cov.get("reason") or "target not read"))
+    return out
+
+
+def _names(rows: List[Dict[str, Any]]) -> str:
+    return "; ".join("%s %s" % (r["id"], r["subject"]) for r in rows) or "none"
+
+
+def lines(targets: Dict[str, Dict[str, Any]], check_mode: bool) -> List[str]:
+    out = []
+    for label, t in targets.items():
+        gone = t.get("removed", t.get("would_remove")) or []
+        verb = "would remove" if check_mode else "removed"
+        text = "%s: before %d cause(s) [%s]; %s %d" % (label, len(t["before"]), _names(t["before"]), verb, len(gone))
+        if t["kept"]:
+            text += "; kept %d as intended [%s]" % (len(t["kept"]), "; ".join(
+                "%s %s (allowed by %s)" % (k["id"], k["subject"], k["allowed_by"]) for k in t["kept"]))
+        if t["refused"]:
+            text += "; refused: %s" % "; ".join(r["reason"] for r in t["refused"])
+        if t["after"] is not None:
+            text += "; after %d [%s]" % (len(t["after"]), _names(t["after"]))
+        for n in t["not_read"]:
+            text += "; %s %s: %s" % ("n/a" if n["state"] == "unread" else "partly read", n["layer"], n["reason"])
+        out.append(text)
+    return out
+
+
+class ActionModule(DiagnoseAction):
+    """Runs the remediate module (and packetloss_facts when the allow-list needs the findings first) on the target;
+    selection, allow-list, analysis, verification and probes in the controller's worker."""
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        task_vars = task_vars or {}
+        self._warnings: List[str] = []
+        self._install = False
+        self._prerequisites = None
+        self._docker_sdk = "not_needed"
+        result = ActionBase.run(self, tmp, task_vars)
+        _unused, args = self.validate_argument_spec(argument_spec=_findings.ARGUMENT_SPEC)
+        if args["runs"] is not None:
+            raise AnsibleActionFail("runs is set by the action plugin itself; do not give it in a task")
+        try:
+            selection = _findings.check_selection(args["findings"], args["min_severity"], args["targets"],
+                                                  args["remediations"])
+            containers = check_containers(args["containers"])
+            thresholds = args["thresholds"] or None
+            _analyze.merge_thresholds(thresholds)
+            probes = [check_probe(p) for p in args["probes"]]
+            if args["allow"]:
+                allow_list()._expressions(args["allow"])  # every expression compiles, before anything is read
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc))
+        if not 0.0 <= args["probe_max_loss"] <= 100.0:
+            raise AnsibleActionFail("probe_max_loss must be 0-100 (percent), got %s" % args["probe_max_loss"])
+        host = str(args["host"] or task_vars.get("inventory_hostname") or "localhost")
+        check_mode = bool(self._task.check_mode)
+        base = dict(remediations=selection["kinds"], findings=selection["ids"], min_severity=selection["min_severity"],
+                    targets=selection["targets"], containers=containers, namespaces=args["namespaces"],
+                    thresholds=args["thresholds"], backup=args["backup"], backup_dir=args["backup_dir"],
+                    verify=args["verify"], host=host)
+        diagnosis = args["diagnosis"] if usable(args["diagnosis"], selection["kinds"]) else None
+        allowed: Dict[int, str] = {}
+        res: Optional[Dict[str, Any]] = None
+        if diagnosis is None and not args["allow"]:
+            # one round trip: the module reads, analyzes and selects on the target, acts, and reads again
+            res = self._module(dict(base, runs=None), task_vars)
+            diagnosis = _diagnosis.host_diagnosis(res.get("packetloss_before"), None, None, thresholds, host=host)
+            plan = _findings.runs(diagnosis["findings"], selection)
+        else:
+            if diagnosis is None:  # diagnose first: the findings the allow-list is evaluated on
+                facts = self._facts(dict(gather_subset=_findings.fact_layers(selection["kinds"]), containers=containers,
+                                         namespaces=args["namespaces"], rules="drops"), task_vars)["packetloss"]
+                diagnosis = _diagnosis.host_diagnosis(facts, None, None, thresholds, host=host)
+            if args["allow"]:
+                try:
+                    allowed = allow_list().allowed_indexes(diagnosis["findings"], args["allow"])
+                except ValueError as exc:
+                    raise AnsibleActionFail(str(exc))
+            plan = _findings.runs(diagnosis["findings"], selection, allowed)
+            if plan["apply"]:
+                todo = _findings.module_runs(plan["apply"])
+                res = self._module(dict(base, runs=todo, **scope(containers, args["namespaces"], todo)), task_vars)
+        made: List[Dict[str, Any]] = (res or {}).get("runs") or []
+        after_facts = (res or {}).get("packetloss_after")
+        after = _diagnosis.host_diagnosis(after_facts, None, None, thresholds, host=host) if after_facts else None
+        still = _findings.still_there(made, after["findings"]) if after is not None else []
+        unverified = unverifiable(made, after)
+        targets = report(diagnosis, after, selection, made, plan["allowed"], plan["refused"], check_mode)
+        text = lines(targets, check_mode)
+        problems = []
+        failed = [r for r in made if r["result"].get("failed")]
+        if res is not None and res.get("failed") and not failed:
+            problems.append(str(res.get("msg")))
+        problems.extend("%s %s: %s" % (r["remediation"], r["target"], r["result"].get("msg")) for r in failed)
+        problems.extend(r["reason"] for r in plan["refused"])
+        if still:
+            problems.append("still there after the remediation: %s" % "; ".join(
+                "%s: %s %s" % (f["target"], f["id"], f["subject"]) for f in still))
+        problems.extend(unverified)
+        if after is not None and not failed and not still and not unverified:
+            text.append("verified: every cause removed is gone")
+        probe_rows = []
+        if probes and not check_mode and not problems:
+            probe_rows = [self._probe(p, args["probe_from"], task_vars) for p in probes]
+            lossy = [r for r in probe_rows if r.get("failed") or (r.get("loss_percent") or 0) > args["probe_max_loss"]]
+            if lossy:
+                problems.append("probes losing more than %s%% after the remediation: %s" % (args["probe_max_loss"], "; ".join(
+                    "%s:%s %s" % (r["item"]["host"], r["item"]["port"],
+                                  "%s%%" % r["loss_percent"] if r.get("loss_percent") is not None else r.get("msg"))
+                    for r in lossy)))
+            else:
+                text.append("every probe within %s%% loss" % args["probe_max_loss"])
+        summary = dict(targets=targets, runs=made, refused=plan["refused"], still_there=still,
+                       probes=[dict((k, r.get(k)) for k in ("item", "loss_percent", "sent", "received", "failed", "msg"))
+                               for r in probe_rows])
+        result.update(changed=any(r["result"].get("changed") for r in made), targets=targets, runs=made,
+                      refused=plan["refused"], still_there=still, report=text,
+                      ansible_facts=dict(packetloss_remediation=summary))
+        if res is not None and "diff" in res:
+            result["diff"] = res["diff"]
+        for w in (res or {}).get("warnings") or []:
+            if w not in self._warnings:
+                self._warnings.append(str(w))
+        if self._warnings:
+            result["warnings"] = self._warnings
+        if problems:
+            result.update(failed=True, msg="; ".join(problems))
+        else:
+            result["msg"] = "; ".join(text)
+        return result
+
+    def _module(self, module_args: Dict[str, Any], task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+        if res.get("failed") and "runs" not in res:
+            raise AnsibleActionFail("%s failed: %s" % (MODULE, res.get("msg") or res.get("module_stderr") or res), result=res)
+        return res
+
+
+__all__ = ["ActionModule", "usable", "scope", "report", "lines", "unverifiable"]

@@ -1,0 +1,149 @@
+# Copyright (c) 2026 netdiag.packetloss contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The remediation modules' interfaces in one place, and several remediations in one module run.
+
+``SPECS`` holds the argument spec of M(random_drop) and M(netem) (the modules build their AnsibleModule from it);
+``apply`` validates one remediation's arguments against that same spec and runs it through ``common.execute``, the
+body behind both modules, so a remediation run by the remediate module behaves exactly as the module run alone:
+the same plan, check mode, diff, backup, lock and verification.
+
+This module_utils is PRIVATE and should only be used by this collection.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
+    BACKUP_ARGS, Plan, RemediationError, execute)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as _netem
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as _rules
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TARGET_ARGS, Target
+
+KINDS = ("netem", "random_drop")
+
+SPECS: Dict[str, Dict[str, Any]] = {
+    "random_drop": dict(
+        argument_spec=dict(
+            TARGET_ARGS,
+            state=dict(type="str", required=True, choices=["absent", "present"]),
+            family=dict(type="str", choices=list(_rules.FAMILIES)),
+            backend=dict(type="str", choices=list(_rules.BACKENDS)),
+            table=dict(type="str"),
+            chain=dict(type="str"),
+            probability=dict(type="float"),
+            protocol=dict(type="str", choices=list(_rules.PROTOCOLS)),
+            port=dict(type="int"),
+            **BACKUP_ARGS
+        ),
+        mutually_exclusive=[("netns", "container")],
+    ),
+    "netem": dict(
+        argument_spec=dict(
+            TARGET_ARGS,
+            state=dict(type="str", required=True, choices=["absent", "present"]),
+            interface=dict(type="str"),
+            parent=dict(type="str", choices=["any", "root", "child"], default="any"),
+            match=dict(type="dict"),
+            loss=dict(type="float"),
+            loss_correlation=dict(type="float"),
+            delay=dict(type="raw"),
+            jitter=dict(type="raw"),
+            delay_correlation=dict(type="float"),
+            duplicate=dict(type="float"),
+            duplicate_correlation=dict(type="float"),
+            corrupt=dict(type="float"),
+            corrupt_correlation=dict(type="float"),
+            reorder=dict(type="float"),
+            reorder_correlation=dict(type="float"),
+            gap=dict(type="int"),
+            rate=dict(type="raw"),
+            limit=dict(type="int"),
+            ecn=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            **BACKUP_ARGS
+        ),
+        mutually_exclusive=[("netns", "container")],
+        required_if=[("state", "present", ("interface",))],
+    ),
+}
+SUMMARIES: Dict[str, Callable[[Plan, bool], str]] = {"random_drop": _rules.summary, "netem": _netem.summary}
+
+
+def module_kwargs(kind: str) -> Dict[str, Any]:
+    """AnsibleModule's keyword arguments for the remediation module ``kind``."""
+    return dict(SPECS[kind], supports_check_mode=True)
+
+
+def builder(kind: str, params: Dict[str, Any], check_mode: bool) -> Callable[[Target], Plan]:
+    """The plan builder of ``kind`` for validated ``params`` (RemediationError for a bad combination)."""
+    if kind == "netem":
+        params = dict(params)
+        if params["state"] == "present" and params["parent"] == "any":
+            params["parent"] = None  # the default; present always sets the root
+        return _netem.build(params, check_mode=check_mode)
+    return _rules.build(params)
+
+
+def check_args(kind: str, args: Any) -> Dict[str, Any]:
+    """``args`` validated against the module ``kind``'s own argument spec, defaults filled in; RemediationError naming
+    what is wrong."""
+    if kind not in SPECS:
+        raise RemediationError("unknown remediation %r (known: %s)" % (kind, ", ".join(KINDS)))
+    if not isinstance(args, dict):
+        raise RemediationError("the arguments of remediation %s must be a dictionary, got %r" % (kind, args))
+    spec = SPECS[kind]
+    validator = ArgumentSpecValidator(spec["argument_spec"], mutually_exclusive=spec.get("mutually_exclusive"),
+                                      required_if=spec.get("required_if"))
+    result = validator.validate(dict(args))
+    if result.error_messages:
+        raise RemediationError("remediation %s %s: %s" % (kind, _brief(args), "; ".join(result.error_messages)))
+    return result.validated_parameters
+
+
+def _brief(args: Dict[str, Any]) -> str:
+    return "(%s)" % ", ".join("%s=%s" % (k, args[k]) for k in sorted(args))
+
+
+class _Done(Exception):
+    def __init__(self, result: Dict[str, Any]) -> None:
+        Exception.__init__(self)
+        self.result = result
+
+
+class _Capture:
+    """What ``common.execute`` uses of an AnsibleModule, keeping the result instead of exiting."""
+
+    def __init__(self, params: Dict[str, Any], check_mode: bool, diff: bool) -> None:
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff
+        self.warnings: List[str] = []
+
+    def warn(self, warning: str) -> None:
+        self.warnings.append(warning)
+
+    def exit_json(self, **result: Any) -> None:
+        raise _Done(dict(result, warnings=self.warnings))
+
+    def fail_json(self, msg: str, **result: Any) -> None:
+        raise _Done(dict(result, failed=True, msg=msg, warnings=self.warnings))
+
+
+def apply(kind: str, args: Dict[str, Any], check_mode: bool, diff: bool) -> Dict[str, Any]:
+    """Run one remediation as its module would and return the module's result (``failed`` and ``msg`` on failure)."""
+    try:
+        params = check_args(kind, args)
+        build = builder(kind, params, check_mode)
+    except RemediationError as exc:
+        return dict(failed=True, changed=False, msg=str(exc), warnings=[])
+    capture = _Capture(params, check_mode, diff)
+    try:
+        execute(capture, kind, build, SUMMARIES[kind])
+    except _Done as done:
+        return done.result
+    return dict(failed=True, changed=False, msg="%s ended without a result" % kind, warnings=capture.warnings)
+
+
+__all__ = ["KINDS", "SPECS", "module_kwargs", "builder", "check_args", "apply"]
