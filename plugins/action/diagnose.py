@@ -20,7 +20,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis impor
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import probe as _probe
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
-from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import HOLD_MAX, MAX_INTERVAL
 
 FACTS_MODULE = "netdiag.packetloss.packetloss_facts"
 PROBE_MODULE = "netdiag.packetloss.probe"
@@ -71,6 +71,13 @@ def check_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def hold_seconds(interval: float, probes: List[Dict[str, Any]]) -> float:
+    """How long the first run holds its drop-reason recording for the second: the interval, the probes' longest run
+    (sent one after another: count x interval + timeout each) and two minutes for the round trips, at most HOLD_MAX."""
+    probing = sum(p["count"] * p["interval"] + p["timeout"] for p in probes)
+    return min(float(HOLD_MAX), interval + probing + 120.0)
+
+
 def probe_args(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The probe module's arguments of a checked probe (its labels left out)."""
     return dict((k, v) for k, v in spec.items() if k not in ("target", "name"))
@@ -110,13 +117,17 @@ class ActionModule(ActionBase):
             before, after = (facts.get("packetloss_before"), facts["packetloss"]) if interval else (facts["packetloss"], None)
             probe_results: List[Dict[str, Any]] = []
         else:
-            before = self._facts(facts_args, task_vars)["packetloss"]
+            # two module runs with the probes between them; the drop reasons recorded over both: the first run
+            # holds the recording (a keeper process on the target), the second reads it (docs/drop-reasons.md)
+            first = dict(facts_args, drop_reasons_hold=hold_seconds(interval, probes)) if interval and args["drop_reasons"] else facts_args
+            before = self._facts(first, task_vars)["packetloss"]
             started = time.monotonic()  # the first snapshot is done: the interval is at least what was asked
             probe_results = [self._probe(p, args["probe_from"], task_vars) for p in probes]
             after = None
             if interval:
                 time.sleep(max(0.0, started + interval - time.monotonic()))
-                after = self._facts(facts_args, task_vars)["packetloss"]
+                held = (before.get("drop_reasons") or {}).get("instance") if first is not facts_args else None
+                after = self._facts(dict(facts_args, drop_reasons_instance=held) if held else facts_args, task_vars)["packetloss"]
 
         seconds = interval if interval else None
         diagnosis = _diagnosis.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
@@ -184,4 +195,4 @@ class ActionModule(ActionBase):
         return res
 
 
-__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args"]
+__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args", "hold_seconds"]
