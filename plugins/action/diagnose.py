@@ -192,6 +192,8 @@ class ActionModule(ActionBase):
             except (_probe.ProbeError, OSError) as exc:
                 res = dict(failed=True, msg=str(exc))
         res["item"] = spec
+        # whether the probe ran on the diagnosed host's own kernel (its syn probe's SYN-ACKs are then dropped there)
+        res["on_target"] = probe_from == "host" or self._play_context.connection in ("local", "ansible.builtin.local")
         return res
 
 

@@ -57,7 +57,7 @@ def test_faults_fail_the_gate_with_evidence_in_junit_json_and_textfile(tmp_path,
               if c.find("failure") is not None]
     assert [(cls, name) for cls, name, _f in failed] == [("localhost.container:nginx", "netfilter")]
     assert "probability=0.3" in failed[0][2].text and failed[0][2].get("type") == "critical"
-    assert int(junit.get("tests")) == 2 * 9
+    assert int(junit.get("tests")) == 2 * 10
     prom = (tmp_path / "reports" / "packetloss.prom").read_text()
     line = ('packetloss_finding{host="localhost",target="container:nginx",id="netfilter.random_drop",'
             'layer="netfilter",severity="critical"} 2')

@@ -277,6 +277,8 @@ class Collector:
         carries no namespace, the recording is the host's."""
         label = self._target_label
         if self._recorded_with is not None and label != self._recorded_with:
+            if self._recorded is not None and not self._recorded.get("available"):
+                return dict(self._recorded)  # not recorded for the host: not for this target either
             return {"available": True, "scope": "host", "recorded_with": self._recorded_with}
         if self._recorded is not None:
             if self._recorded.get("offered"):  # not recorded although offered: a warning of every snapshot

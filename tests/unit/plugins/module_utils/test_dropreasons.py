@@ -277,3 +277,16 @@ def test_trigger_files_are_written_without_truncating(tmp_path: Any) -> None:
     _dropreasons._write(str(enable), "0")
     assert trigger.read_text() == "hist:keys=reason\nhist:keys=reason:pause\n"
     assert enable.read_text() == "0"
+
+
+@pytest.mark.parametrize("case", CASES["coverage"], ids=lambda c: c["name"])
+def test_drops_coverage(case: Dict[str, Any]) -> None:
+    facts: Dict[str, Any] = {"target": {"label": "host"}}
+    if case["layer"] is not None:
+        facts["drop_reasons"] = case["layer"]
+    cov = _analyze.layer_coverage(facts, before={"target": {"label": "host"}})["drops"]
+    assert cov["state"] == case["state"], cov
+    assert cov["available"] is (case["state"] in ("read", "partial"))
+    if "reason" in case:
+        assert case["reason"] in cov["reason"], cov
+    assert ("drops" in _analyze.not_read({"drops": cov})) is (case["state"] != "read")
