@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 for _path in (os.path.join(ROOT, ".ansible", "collections"), os.path.join(ROOT, "collections")):
@@ -320,8 +320,8 @@ def cmd_flood(args: argparse.Namespace) -> Dict[str, Any]:
     base_cpu = statistics.median(r["sender_cpu_us"] for r in runs["baseline"])
     print("\nkernel %s, %d CPUs, asked %d drops/s for %s s, medians of %d:" % (
         os.uname().release, os.cpu_count() or 0, args.rate, args.seconds, args.repeat))
-    print("%-16s %12s %9s %14s %9s %12s %10s %10s" % ("mode", "drops/s", "x base", "sender us/drop", "x base",
-                                                     "recorder s", "lost %", "accounted"))
+    header = ("mode", "drops/s", "x base", "sender us/drop", "x base", "recorder s", "lost %", "accounted")
+    print("%-16s %12s %9s %14s %9s %12s %10s %10s" % header)
     summary = {}
     for mode, rs in runs.items():
         row = {"rate": statistics.median(r["rate"] for r in rs), "sender_cpu_us": statistics.median(r["sender_cpu_us"] for r in rs)}
@@ -382,7 +382,7 @@ def cmd_fleet(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("flood")
     f.add_argument("--rate", type=float, default=100000)

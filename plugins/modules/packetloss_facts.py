@@ -73,7 +73,7 @@ options:
     type: float
   drop_reasons_instance:
     description:
-      - The C(instance) of the C(drop_reasons) layer of the run that held a recording (O(drop_reasons_hold)): this run
+      - The C(instance) of the C(drop_reasons) layer of the run that held a recording (O(drop_reasons_hold)). This run
         stops it and returns what it recorded, as one run with O(interval) does (C(kept=true)).
     type: str
 extends_documentation_fragment:
@@ -129,9 +129,10 @@ ansible_facts:
               C(total) events, C(lost) (events recorded but not aggregated, see C(lost_source)), C(duration) seconds,
               C(reasons_named), C(location_symbols), C(instance), C(mounted), C(stale_removed) (instances of killed
               runs removed) and C(notes).
-            - In C(packetloss_before) (and in a run with O(drop_reasons_hold)), C(state=recording). Unavailable - C(available=false) - with C(cause) (no_tracefs,
-              no_event, no_root, denied, no_interval, not_live, failed), C(reason) and C(offered) (false when this
-              kernel or this run does not offer the layer at all, rather than failing to read it).
+            - In C(packetloss_before) (and in a run with O(drop_reasons_hold)), C(state=recording).
+            - Unavailable - C(available=false) - with C(cause) (no_tracefs, no_event, no_root, denied, no_interval,
+              not_live, failed), C(reason) and C(offered) (false when this kernel or this run does not offer the layer
+              at all, rather than failing to read it).
           type: dict
           returned: when C(drop_reasons) is in O(gather_subset)
     packetloss_before:
