@@ -78,6 +78,18 @@ def hold_seconds(interval: float, probes: List[Dict[str, Any]]) -> float:
     return min(float(HOLD_MAX), interval + probing + 120.0)
 
 
+def carry_drop_reasons(before: Dict[str, Any], after: Dict[str, Any]) -> Dict[str, Any]:
+    """``after`` with the drop_reasons layer of ``before`` (of each target): where the first of two runs could not
+    hold a recording, its layer says why, and the second run did not collect one."""
+    if "drop_reasons" in before:
+        after["drop_reasons"] = before["drop_reasons"]
+    for label, facts in (after.get("targets") or {}).items():
+        layer = ((before.get("targets") or {}).get(label) or {}).get("drop_reasons")
+        if isinstance(facts, dict) and layer is not None:
+            facts["drop_reasons"] = layer
+    return after
+
+
 def probe_args(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The probe module's arguments of a checked probe (its labels left out)."""
     return dict((k, v) for k, v in spec.items() if k not in ("target", "name"))
@@ -127,7 +139,12 @@ class ActionModule(ActionBase):
             if interval:
                 time.sleep(max(0.0, started + interval - time.monotonic()))
                 held = (before.get("drop_reasons") or {}).get("instance") if first is not facts_args else None
-                after = self._facts(dict(facts_args, drop_reasons_instance=held) if held else facts_args, task_vars)["packetloss"]
+                if held or first is facts_args:
+                    second = dict(facts_args, drop_reasons_instance=held) if held else facts_args
+                    after = self._facts(second, task_vars)["packetloss"]
+                else:  # the hold failed: the first run's layer says why (not the second's "no interval")
+                    second = dict(facts_args, gather_subset=list(facts_args["gather_subset"]) + ["!drop_reasons"])
+                    after = carry_drop_reasons(before, self._facts(second, task_vars)["packetloss"])
 
         seconds = interval if interval else None
         diagnosis = _diagnosis.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
@@ -197,4 +214,4 @@ class ActionModule(ActionBase):
         return res
 
 
-__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args", "hold_seconds"]
+__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args", "hold_seconds", "carry_drop_reasons"]
