@@ -210,7 +210,7 @@ class ActionModule(ActionBase):
                 res = dict(failed=True, msg=str(exc))
         res["item"] = spec
         # whether the probe ran on the diagnosed host's own kernel (its syn probe's SYN-ACKs are then dropped there)
-        res["on_target"] = probe_from == "host" or self._play_context.connection in ("local", "ansible.builtin.local")
+        res["on_target"] = probe_from == "host" or self._connection.transport == "local"
         return res
 
 
