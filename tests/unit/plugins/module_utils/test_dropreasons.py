@@ -114,6 +114,16 @@ def test_stale_instances_are_ours_of_dead_processes_or_too_old() -> None:
     assert stale == ["netdiag-12-%d" % (now - _dropreasons.STALE_AFTER - 1), "netdiag-13-999990"]
 
 
+def test_an_instance_of_another_pid_namespace_is_stale_by_age_only() -> None:
+    """tracefs is the host's, shared with containers: a PID of another PID namespace says nothing here."""
+    now, old = 1000000.0, 1000000 - _dropreasons.STALE_AFTER - 1
+    names = ["netdiag-20-999990-111", "netdiag-21-999990-222", "netdiag-22-%d-111" % old, "netdiag-23-999990"]
+    stale = _dropreasons.stale_instances(names, now, alive=lambda pid: False, own_pid=1, own_pidns=222)
+    assert stale == ["netdiag-21-999990-222", "netdiag-22-%d-111" % old, "netdiag-23-999990"]
+    assert _dropreasons.instance_name(5, 6, 7) == "netdiag-5-6-7" and _dropreasons.is_instance_name("netdiag-5-6-7")
+    assert not _dropreasons.is_instance_name("../netdiag-5-6") and not _dropreasons.is_instance_name("netdiag-5-6-7.sock")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the analyzer's tables
 # ---------------------------------------------------------------------------------------------------------------
