@@ -20,7 +20,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis impor
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect import probe as _probe
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._reports import report as _report
-from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import HOLD_MAX, MAX_INTERVAL
 
 FACTS_MODULE = "netdiag.packetloss.packetloss_facts"
 PROBE_MODULE = "netdiag.packetloss.probe"
@@ -71,6 +71,25 @@ def check_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def hold_seconds(interval: float, probes: List[Dict[str, Any]]) -> float:
+    """How long the first run holds its drop-reason recording for the second: the interval, the probes' longest run
+    (sent one after another: count x interval + timeout each) and two minutes for the round trips, at most HOLD_MAX."""
+    probing = sum(p["count"] * p["interval"] + p["timeout"] for p in probes)
+    return min(float(HOLD_MAX), interval + probing + 120.0)
+
+
+def carry_drop_reasons(before: Dict[str, Any], after: Dict[str, Any]) -> Dict[str, Any]:
+    """``after`` with the drop_reasons layer of ``before`` (of each target): where the first of two runs could not
+    hold a recording, its layer says why, and the second run did not collect one."""
+    if "drop_reasons" in before:
+        after["drop_reasons"] = before["drop_reasons"]
+    for label, facts in (after.get("targets") or {}).items():
+        layer = ((before.get("targets") or {}).get(label) or {}).get("drop_reasons")
+        if isinstance(facts, dict) and layer is not None:
+            facts["drop_reasons"] = layer
+    return after
+
+
 def probe_args(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The probe module's arguments of a checked probe (its labels left out)."""
     return dict((k, v) for k, v in spec.items() if k not in ("target", "name"))
@@ -110,13 +129,22 @@ class ActionModule(ActionBase):
             before, after = (facts.get("packetloss_before"), facts["packetloss"]) if interval else (facts["packetloss"], None)
             probe_results: List[Dict[str, Any]] = []
         else:
-            before = self._facts(facts_args, task_vars)["packetloss"]
+            # two module runs with the probes between them; the drop reasons recorded over both: the first run
+            # holds the recording (a keeper process on the target), the second reads it (docs/drop-reasons.md)
+            first = dict(facts_args, drop_reasons_hold=hold_seconds(interval, probes)) if interval and args["drop_reasons"] else facts_args
+            before = self._facts(first, task_vars)["packetloss"]
             started = time.monotonic()  # the first snapshot is done: the interval is at least what was asked
             probe_results = [self._probe(p, args["probe_from"], task_vars) for p in probes]
             after = None
             if interval:
                 time.sleep(max(0.0, started + interval - time.monotonic()))
-                after = self._facts(facts_args, task_vars)["packetloss"]
+                held = (before.get("drop_reasons") or {}).get("instance") if first is not facts_args else None
+                if held or first is facts_args:
+                    second = dict(facts_args, drop_reasons_instance=held) if held else facts_args
+                    after = self._facts(second, task_vars)["packetloss"]
+                else:  # the hold failed: the first run's layer says why (not the second's "no interval")
+                    second = dict(facts_args, gather_subset=list(facts_args["gather_subset"]) + ["!drop_reasons"])
+                    after = carry_drop_reasons(before, self._facts(second, task_vars)["packetloss"])
 
         seconds = interval if interval else None
         diagnosis = _diagnosis.host_diagnosis(before, after, seconds, thresholds, host=str(host), probes=probe_results)
@@ -181,7 +209,9 @@ class ActionModule(ActionBase):
             except (_probe.ProbeError, OSError) as exc:
                 res = dict(failed=True, msg=str(exc))
         res["item"] = spec
+        # whether the probe ran on the diagnosed host's own kernel (its syn probe's SYN-ACKs are then dropped there)
+        res["on_target"] = probe_from == "host" or self._connection.transport == "local"
         return res
 
 
-__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args"]
+__all__ = ["ActionModule", "check_containers", "check_probe", "probe_args", "hold_seconds", "carry_drop_reasons"]

@@ -62,6 +62,20 @@ options:
       - The module sleeps on the target in between, so two snapshots cost one round trip.
     type: float
     default: 0
+  drop_reasons_hold:
+    description:
+      - Record drop reasons over TWO module runs (the first snapshot in this one, the second in the next, with
+        O(interval=0) in both; the diagnose role does this when probes run between the snapshots).
+      - This run starts the recording in a process of its own that keeps it for at most this many seconds (0-3900)
+        and returns it in C(drop_reasons) with C(state=recording), C(instance) and C(held_until). The next run gives
+        that C(instance) as O(drop_reasons_instance). Not asked for in time, the recording is removed when its hold runs
+        out (and if its keeper is killed, by its watchdog or the next run's clean-up).
+    type: float
+  drop_reasons_instance:
+    description:
+      - The C(instance) of the C(drop_reasons) layer of the run that held a recording (O(drop_reasons_hold)). This run
+        stops it and returns what it recorded, as one run with O(interval) does (C(kept=true)).
+    type: str
 extends_documentation_fragment:
   - netdiag.packetloss.target
   - netdiag.packetloss.target.facts
@@ -115,9 +129,10 @@ ansible_facts:
               C(total) events, C(lost) (events recorded but not aggregated, see C(lost_source)), C(duration) seconds,
               C(reasons_named), C(location_symbols), C(instance), C(mounted), C(stale_removed) (instances of killed
               runs removed) and C(notes).
-            - In C(packetloss_before), C(state=recording). Unavailable - C(available=false) - with C(cause) (no_tracefs,
-              no_event, no_root, denied, no_interval, not_live, failed), C(reason) and C(offered) (false when this
-              kernel or this run does not offer the layer at all, rather than failing to read it).
+            - In C(packetloss_before) (and in a run with O(drop_reasons_hold)), C(state=recording).
+            - Unavailable - C(available=false) - with C(cause) (no_tracefs, no_event, no_root, denied, no_interval,
+              not_live, failed), C(reason) and C(offered) (false when this kernel or this run does not offer the layer
+              at all, rather than failing to read it).
           type: dict
           returned: when C(drop_reasons) is in O(gather_subset)
     packetloss_before:
@@ -160,8 +175,10 @@ def main() -> None:
             ethtool=dict(type="bool", default=True),
             rules=dict(type="str", choices=["all", "drops"], default="all"),
             interval=dict(type="float", default=0),
+            drop_reasons_hold=dict(type="float"),
+            drop_reasons_instance=dict(type="str"),
         ),
-        mutually_exclusive=[("netns", "container")],
+        mutually_exclusive=[("netns", "container"), ("drop_reasons_hold", "drop_reasons_instance")],
         supports_check_mode=True,
     )
     valid = set(LAYERS) | set("!" + l for l in LAYERS) | {"all"}

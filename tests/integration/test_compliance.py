@@ -57,7 +57,7 @@ def test_faults_fail_the_gate_with_evidence_in_junit_json_and_textfile(tmp_path,
               if c.find("failure") is not None]
     assert [(cls, name) for cls, name, _f in failed] == [("localhost.container:nginx", "netfilter")]
     assert "probability=0.3" in failed[0][2].text and failed[0][2].get("type") == "critical"
-    assert int(junit.get("tests")) == 2 * 9
+    assert int(junit.get("tests")) == 2 * 10
     prom = (tmp_path / "reports" / "packetloss.prom").read_text()
     line = ('packetloss_finding{host="localhost",target="container:nginx",id="netfilter.random_drop",'
             'layer="netfilter",severity="critical"} 2')
@@ -166,6 +166,8 @@ def test_an_unreadable_layer_is_na_in_every_report_and_fails_the_gate(tmp_path, 
         assert cells[layer]["read"] != "read" and cells[layer]["severity"] in ("n/a", None), (layer, cells[layer])
         assert layer in summary_rows[0]["not_read"]
     assert cells["netfilter"]["severity"] == "n/a"
+    # drop reasons are not recorded from a copied /proc (not offered): not known to be free of drops, never clean
+    assert cells["drops"] == {"severity": "n/a", "id": None, "subject": None, "count": 0, "read": "unread"}, cells["drops"]
     header = next(l for l in (reports / "report.md").read_text().splitlines() if l.startswith("| offline | host |"))
     md_cells = dict(zip(("nic", "softnet", "qdisc", "ip", "tcp", "udp", "socket", "netfilter", "conntrack"),
                         [c.strip() for c in header.split("|")[3:12]]))
@@ -175,7 +177,8 @@ def test_an_unreadable_layer_is_na_in_every_report_and_fails_the_gate(tmp_path, 
     verdict = json.loads((reports / "compliance.json").read_text())
     assert verdict["compliant"] is False and verdict["failed_hosts"] == ["offline"]
     failed = dict(((c["target"], c["check"]), c["message"]) for c in verdict["results"][0]["failed_checks"])
-    assert ("host", "tcp") in failed and ("host", "netfilter") in failed
+    assert ("host", "tcp") in failed and ("host", "netfilter") in failed and ("host", "drops") in failed
+    assert "not offered here" in failed[("host", "drops")], failed[("host", "drops")]
     junit = ET.parse(reports / "compliance-junit.xml").getroot()
     kinds = dict((c.get("name"), c.find("failure").get("type")) for c in junit.iter("testcase") if c.find("failure") is not None)
     assert kinds["netfilter"] == "unread" and kinds["tcp"] in ("unread", "partial")

@@ -73,8 +73,15 @@ def test_seed_faults_on_are_found_with_evidence_and_the_probe_shows_loss(tmp_pat
         assert rule["hits"] > 0 and rule["hit_delta"] > 0, rule
         assert f["remediation_args"] == {"container": "nginx", "family": "ipv4", "table": "filter",
                                          "chain": rule["chain"], "state": "absent"}
+    # the kernel's drop reason, recorded over both module runs (the probe ran between them), names the same drops,
+    # on the container (its rules' counters moved there and nowhere else), and the rules' findings name it back
+    reasons = [f for f in nginx["findings"] if f["id"] == "netfilter.drop_reason"]
+    assert len(reasons) == 1 and reasons[0]["evidence"]["scope"] == "target", nginx["findings"]
+    assert "netfilter.random_drop" in [c["id"] for c in reasons[0]["evidence"]["corroborated_by"]], reasons
+    assert all("the kernel says NETFILTER_DROP" in f["summary"] for f in drops), drops
     # nothing else above info: the TCP symptoms the drops cause are explained by them
-    assert sorted(above_info(nginx)) == sorted("critical netfilter.random_drop: %s" % f["summary"] for f in drops)
+    assert sorted(above_info(nginx)) == sorted(["critical netfilter.random_drop: %s" % f["summary"] for f in drops]
+                                               + ["%s netfilter.drop_reason: %s" % (f["severity"], f["summary"]) for f in reasons])
     for f in nginx["findings"]:
         if f["kind"] == "symptom":
             assert f["explained_by"] and f["explained_by"][0]["id"] == "netfilter.random_drop", f
@@ -107,7 +114,7 @@ def test_clean_lab_gives_no_false_findings_and_check_mode_changes_nothing(tmp_pa
     for name in ("summary.json", "summary.txt", "report.md", "report.html", "junit.xml"):
         assert (reports / name).stat().st_size > 0, name
     junit = ET.parse(reports / "junit.xml").getroot()
-    assert junit.get("failures") == "0" and int(junit.get("tests")) == 2 * 9 + 1
+    assert junit.get("failures") == "0" and int(junit.get("tests")) == 2 * 10 + 1
     assert "<table id=\"grid\">" in (reports / "report.html").read_text()
 
 

@@ -256,3 +256,84 @@ def test_diagnose_records_drop_reasons_by_default_and_drop_reasons_false_turns_t
     assert not off.get("failed"), off.get("msg")
     ids = [f["id"] for f in off["ansible_facts"]["packetloss_findings"]]
     assert "netfilter.drop_hits" in ids and not [i for i in ids if i.endswith(".drop_reason") or i.startswith("drops.")], ids
+
+
+# ------------------------------------------------------------------------------------------------
+# over two module runs: the diagnose role with probes (the first run holds the recording, the second reads it)
+# ------------------------------------------------------------------------------------------------
+
+def sockets() -> List[str]:
+    return sorted(glob.glob(os.path.join(_dropreasons.SESSION_DIR, _dropreasons.PREFIX + "*.sock")))
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that completes handshakes (the kernel does, up to the backlog): probes that drop nothing."""
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        srv.close()
+
+
+def test_diagnose_with_probes_records_drop_reasons_over_both_module_runs(traffic: str, listener: int, as_found: bool) -> None:
+    before_sockets = sockets()
+    res = run_module("diagnose", interval=3, containers=["none"], namespaces=[traffic],
+                     probes=[{"host": "127.0.0.1", "port": listener, "count": 5, "interval": 0.05, "target": "host"}])
+    assert not res.get("failed"), res.get("msg")
+    diag = res["ansible_facts"]["packetloss_diagnosis"]
+    assert diag["probes"][0]["sent"] == 5 and not diag["probes"][0]["failed"], diag["probes"]
+    for label in ("host", "netns:" + traffic):
+        assert diag["targets"][label]["layers"]["drops"]["state"] == "read", diag["targets"][label]["layers"]["drops"]
+    by = dict((f["id"], f) for f in diag["findings"])
+    assert "netfilter.drop_reason" in by and "socket.drop_reason" in by, sorted(by)
+    nf = by["netfilter.drop_reason"]
+    assert nf["target"] == "netns:" + traffic and sum(r["count"] for r in nf["evidence"]["drop_reasons"]) >= 20, nf
+    # the counter finding names the kernel's reason too
+    hits = [f for f in diag["findings"] if f["id"] == "netfilter.drop_hits"]
+    assert hits and any(c["id"] == "netfilter.drop_reason" for c in hits[0]["evidence"]["corroborated_by"]), hits
+    assert not [w for w in res.get("warnings", []) if "drop_reasons" in w], res.get("warnings")
+    assert sockets() == before_sockets  # the keeper is gone with its socket
+
+
+def test_a_held_recording_nobody_reads_is_removed_when_its_hold_runs_out(as_found: bool) -> None:
+    held = facts_of(run_module("packetloss_facts", drop_reasons_hold=3, gather_subset=["drop_reasons"], containers=["none"]))
+    layer = held["drop_reasons"]
+    assert layer["available"] is True and layer["state"] == "recording", layer
+    name = layer["instance"]
+    assert name in ours() and os.path.exists(os.path.join(_dropreasons.SESSION_DIR, name + ".sock"))
+    wait_for("the held instance removed after its hold", lambda: name not in ours())
+    wait_for("its socket removed", lambda: not os.path.exists(os.path.join(_dropreasons.SESSION_DIR, name + ".sock")))
+    late = facts_of(run_module("packetloss_facts", drop_reasons_instance=name, gather_subset=["drop_reasons"], containers=["none"]))
+    assert late["drop_reasons"]["available"] is False and late["drop_reasons"]["cause"] == "failed", late["drop_reasons"]
+    assert late["drop_reasons"]["offered"] is True and "no longer kept" in late["drop_reasons"]["reason"]
+    assert any("drop_reasons not recorded" in w for w in late["warnings"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_keeper_stopped_or_killed_leaves_the_system_as_found(sig: int, as_found: bool) -> None:
+    """SIGTERM: the keeper cleans up itself; SIGKILL: its watchdog removes the instance, and the next recording's start
+    removes the socket it left. The second run then says the recording is gone."""
+    layer = facts_of(run_module("packetloss_facts", drop_reasons_hold=600, gather_subset=["drop_reasons"],
+                                containers=["none"]))["drop_reasons"]
+    name, keeper = layer["instance"], layer["keeper"]
+    sock = os.path.join(_dropreasons.SESSION_DIR, name + ".sock")
+    assert name in ours() and os.path.exists(sock)
+    os.kill(keeper, sig)
+    wait_for("the instance removed after the keeper got %s" % sig, lambda: name not in ours())
+    wait_for("tracefs as found", lambda: mounted() == as_found)
+    late = facts_of(run_module("packetloss_facts", drop_reasons_instance=name, gather_subset=["drop_reasons"], containers=["none"]))
+    assert late["drop_reasons"]["cause"] == "failed" and "no longer kept" in late["drop_reasons"]["reason"]
+    if sig == signal.SIGTERM:
+        assert not os.path.exists(sock)
+    else:  # the next recording clears the socket a killed keeper left
+        facts_of(run_module("packetloss_facts", interval=0.5, gather_subset=["drop_reasons"], containers=["none"]))
+        res = run_module("packetloss_facts", drop_reasons_hold=30, gather_subset=["drop_reasons"], containers=["none"])
+        again = facts_of(res)["drop_reasons"]["instance"]
+        assert not os.path.exists(sock)
+        resumed = facts_of(run_module("packetloss_facts", drop_reasons_instance=again, gather_subset=["drop_reasons"],
+                                      containers=["none"]))["drop_reasons"]
+        assert resumed["available"] is True and resumed["kept"] is True and again not in ours(), resumed

@@ -30,13 +30,15 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 SEVERITIES = ("info", "warning", "critical")
-LAYERS = ("nic", "softnet", "qdisc", "ip", "tcp", "udp", "socket", "netfilter", "conntrack")
-# the layers a finding may have: LAYERS, and "drops" for the kernel's drop events that no analyzer layer explains
-# (drops.unexplained) or that are not loss (drops.noise); see docs/drop-reasons.md
-FINDING_LAYERS = LAYERS + ("drops",)
+# "drops": the kernel's drop events (the drop_reasons fact layer): its findings are those no other layer explains
+# (drops.unexplained, events the recording lost included) and those that are not loss (drops.noise); its coverage
+# says whether the drop events were recorded at all, so a grid cell "." there means "recorded, and every drop event
+# named by a finding" (docs/drop-reasons.md). The reasons of real loss are findings of their family's layer.
+LAYERS = ("nic", "softnet", "qdisc", "ip", "tcp", "udp", "socket", "netfilter", "conntrack", "drops")
 # which fact layer (packetloss_facts' gather_subset) each analyzer layer is read from
 FACT_LAYER = {"nic": "netstat", "softnet": "netstat", "qdisc": "tc", "ip": "netstat", "tcp": "netstat",
-              "udp": "netstat", "socket": "netstat", "netfilter": "iptables", "conntrack": "conntrack"}
+              "udp": "netstat", "socket": "netstat", "netfilter": "iptables", "conntrack": "conntrack",
+              "drops": "drop_reasons"}
 REMEDIATIONS = ("netem", "random_drop")
 
 # ------------------------------------------------------------------------------------------------
@@ -151,12 +153,16 @@ THRESHOLDS: Dict[str, Dict[str, Any]] = {
 }
 
 FINDING_IDS = tuple(THRESHOLDS)
-# causes of loss a symptom can be explained by (the first two always; the others from "warning" up)
+# causes of loss a symptom can be explained by (the first two always; the others from "warning" up); the kernel's
+# drop reasons of real loss are causes too (a reason names the code that dropped). Not socket.no_listener (closed
+# ports see scans all the time: it would cap a real symptom) nor drops.* (unexplained is what nothing explains).
 CAUSES = ("netfilter.random_drop", "qdisc.netem", "netfilter.drop_hits", "qdisc.drops", "conntrack.limit",
           "conntrack.drop", "conntrack.early_drop", "conntrack.insert_failed", "nic.rx_dropped", "nic.rx_fifo",
           "nic.rx_missed", "nic.rx_errors", "nic.tx_dropped", "nic.tx_errors", "nic.driver_drops", "softnet.dropped",
           "tcp.listen_overflow", "udp.rcvbuf_errors", "udp.sndbuf_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop",
-          "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes")
+          "socket.tcp_pruned", "ip.rp_filter", "ip.in_no_routes",
+          "netfilter.drop_reason", "qdisc.drop_reason", "softnet.drop_reason", "nic.drop_reason", "ip.drop_reason",
+          "tcp.drop_reason", "udp.drop_reason", "socket.drop_reason")
 SYMPTOMS = ("tcp.syn_retrans", "tcp.timeouts", "tcp.retrans", "tcp.attempt_fails", "tcp.embryonic_rsts", "ip.discards")
 _NUMERIC_KEYS = ("min_delta", "warning_min_events", "critical_min_events", "warning_rate", "warning_percent",
                  "critical_rate", "critical_percent", "warning_usage", "critical_usage")
@@ -1419,8 +1425,34 @@ def _where(rows: List[Dict[str, Any]], limit: int = 3) -> str:
     return ", ".join(parts) + (" and %d more" % (len(rows) - limit) if len(rows) > limit else "")
 
 
+# NO_SOCKET where a SYN-ACK answering a raw-socket SYN arrives: the syn probe (what hping3 -S does) sends its SYNs from
+# a raw socket, so the prober's kernel finds no socket for the answers and resets them
+PROBE_SYN_ACK_AT = (("NO_SOCKET", "tcp_v4_rcv"), ("NO_SOCKET", "tcp_v6_rcv"))
+PROBE_SYN_ACK_WHY = ("SYN-ACKs answering this run's own syn probes: sent from a raw socket, the prober's kernel has no "
+                     "socket for the answers (at most SYN_ACKS_PER_SYN per probe SYN)")
+# the most SYN-ACKs one SYN draws: the first and net.ipv4.tcp_synack_retries' default 5 retransmits (a SYN-ACK is
+# retransmitted when the prober's reset or the SYN-ACK itself is lost, as with a random-drop rule on the way)
+SYN_ACKS_PER_SYN = 6
+
+
+def _own_probe_answers(events: List[Dict[str, Any]], answers: int) -> List[Dict[str, Any]]:
+    """Take up to ``answers`` NO_SOCKET events at tcp_v4_rcv/tcp_v6_rcv out of ``events`` as the SYN-ACKs this run's own
+    syn probes drew: returns the noise rows taken; ``events`` rows are reduced in place."""
+    taken = []
+    for e in events:
+        if answers <= 0:
+            break
+        if (e["reason"], e["location"]) in PROBE_SYN_ACK_AT:
+            n = min(answers, e["count"])
+            e["count"] -= n
+            answers -= n
+            taken.append({"reason": e["reason"], "location": e["location"], "count": n, "why": PROBE_SYN_ACK_WHY})
+    return taken
+
+
 def _check_drop_reasons(layer: Optional[Dict[str, Any]], counter_findings: List[Dict[str, Any]],
-                        th: Dict[str, Dict[str, Any]], label: str, target: Dict[str, Any]) -> List[Dict[str, Any]]:
+                        th: Dict[str, Dict[str, Any]], label: str, target: Dict[str, Any],
+                        probe_answers: int = 0) -> List[Dict[str, Any]]:
     """Findings from one host's drop_reasons layer (its second snapshot), next to the counter findings of all its
     targets: a finding per reason of real loss (DROP_REASON_FINDINGS), graded like counters over the recording's
     duration and corroborated by the counter findings of its family; noise (DROP_REASON_NOISE) in one info finding
@@ -1434,13 +1466,14 @@ def _check_drop_reasons(layer: Optional[Dict[str, Any]], counter_findings: List[
     seconds = layer.get("duration") if isinstance(layer.get("duration"), (int, float)) and layer["duration"] > 0 else None
     c = _Ctx({}, None, seconds, th, label)
     c.target = target
-    noise: List[Dict[str, Any]] = []
     grouped: Dict[Tuple[str, Optional[str]], List[Dict[str, Any]]] = {}
     whats: Dict[Tuple[str, Optional[str]], str] = {}
-    for e in layer["events"]:
-        if not isinstance(e, dict) or not isinstance(_int(e.get("count")), int) or e["count"] <= 0:
+    rows_in = [{"reason": e.get("reason"), "location": e.get("location"), "count": int(e["count"])} for e in layer["events"]
+               if isinstance(e, dict) and isinstance(_int(e.get("count")), int) and e["count"] > 0]
+    noise: List[Dict[str, Any]] = _own_probe_answers(rows_in, probe_answers)
+    for row in rows_in:
+        if row["count"] <= 0:
             continue
-        row = {"reason": e.get("reason"), "location": e.get("location"), "count": int(e["count"])}
         kind, fid, why = drop_reason_class(row["reason"], row["location"])
         if kind == "noise":
             noise.append(dict(row, why=why))
@@ -1492,6 +1525,11 @@ def _check_drop_reasons(layer: Optional[Dict[str, Any]], counter_findings: List[
                                          "severity": f["severity"], "delta": _get(f, "evidence", "delta")} for f in corr]}
         c.label = where
         c.add(fid, severity, subject, summary, evidence, explanation, advice)
+        if reason != "(lost)" and fid in DROP_REASON_FINDINGS:
+            ref = {"id": fid, "target": where, "subject": subject, "severity": severity, "delta": delta}
+            for f in corr:  # the other way round: the counter finding names the kernel's reason next to its counter
+                f["evidence"].setdefault("corroborated_by", []).append(ref)
+                f["summary"] += "; the kernel says %s" % _where(rows, 1)
     if noise:
         noise.sort(key=lambda r: (-r["count"], str(r["reason"]), str(r["location"])))
         total = sum(r["count"] for r in noise)
@@ -1629,6 +1667,14 @@ def sort_findings(findings: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                                            LAYERS.index(f["layer"]) if f["layer"] in LAYERS else 99, f["id"], f["subject"]))
 
 
+def probe_syn_acks(probes: List[Dict[str, Any]]) -> int:
+    """The most SYN-ACKs the syn probes that ran on the diagnosed host itself (``on_target``: probe_from host, or the
+    controller diagnosing itself) can draw there: SYN_ACKS_PER_SYN per SYN sent. A probe from another machine draws
+    its answers there, not on the host."""
+    return sum(SYN_ACKS_PER_SYN * p["sent"] for p in probes
+               if p.get("mode") == "syn" and p.get("on_target") and isinstance(p.get("sent"), int))
+
+
 def analyze(before: Dict[str, Any], after: Optional[Dict[str, Any]] = None, interval: Optional[float] = None,
             thresholds: Optional[Dict[str, Any]] = None, label: Optional[str] = None) -> List[Dict[str, Any]]:
     """Findings of one target from two snapshots of its facts (``after`` None or ``interval`` 0: config only).
@@ -1657,13 +1703,15 @@ def targets_of(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
 
 def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[str, Any]] = None,
                  interval: Optional[float] = None, thresholds: Optional[Dict[str, Any]] = None,
-                 host: Optional[str] = None) -> List[Dict[str, Any]]:
+                 host: Optional[str] = None, probe_answers: int = 0) -> List[Dict[str, Any]]:
     """Findings of every target of one host; symptoms are explained by causes on any of its targets.
 
     The arguments are ``{label: facts}`` (or whole ``ansible_facts.packetloss`` results). softnet_stat is
     global to the host, so softnet findings are made for the ``host`` target only (or the first target when the
     host's own namespace was not collected); every other layer is per namespace. A target collected in one
-    snapshot only gets configuration findings. With ``host``, every finding also carries it.
+    snapshot only gets configuration findings. With ``host``, every finding also carries it. ``probe_answers``: the most
+    SYN-ACKs this run's syn probes that ran on this host can draw (their NO_SOCKET drops are the probe's own noise, see
+    PROBE_SYN_ACK_AT; probe_syn_acks counts them).
     """
     th = merge_thresholds(thresholds)
     before_t, after_t = targets_of(before_targets), targets_of(after_targets)
@@ -1680,7 +1728,7 @@ def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[st
             layer = _drop_reason_layer(after_t.get(label)) if before_t.get(label) is not None else None
             if layer is not None:
                 findings.extend(_check_drop_reasons(layer, list(findings), th, global_label or label,
-                                                    _get(after_t.get(label), "target") or {"label": label}))
+                                                    _get(after_t.get(label), "target") or {"label": label}, probe_answers))
                 break
     link_symptoms(findings, th, global_label)
     if host is not None:
@@ -1854,6 +1902,25 @@ def _unread_sources(fl: Dict[str, Any], fact_layer: str, layer: str) -> List[Dic
     return out
 
 
+def _drops_coverage(fl: Dict[str, Any]) -> Dict[str, Any]:
+    """The drops layer's coverage from the drop_reasons fact layer (already known to be a dict that is available):
+    read when the events were recorded over the interval (on this target, or on the one that ``recorded_with`` names:
+    the tracepoint is the host's); partial when the recording lost events; unread when it only started."""
+    if fl.get("recorded_with"):
+        return {"available": True, "state": "read", "unread": [],
+                "reason": "the host's drop events, recorded with %s" % fl["recorded_with"]}
+    if not isinstance(fl.get("events"), list):
+        return {"available": False, "state": "unread", "unread": [],
+                "reason": "drop events recording started (%s) but not read: no second snapshot" % (fl.get("instance") or "?")}
+    lost = _int(fl.get("lost")) or 0
+    if lost > 0:
+        unread = [{"source": "skb:kfree_skb (%s)" % (fl.get("method") or "?"),
+                   "reason": "%d of %s drop events lost: %s" % (lost, fl.get("total"), fl.get("lost_source") or "lost")}]
+        return {"available": True, "state": "partial", "unread": unread,
+                "reason": "not read: %s: %s" % (unread[0]["source"], unread[0]["reason"])}
+    return {"available": True, "state": "read", "reason": None, "unread": []}
+
+
 def _one_coverage(facts: Optional[Dict[str, Any]], layer: str) -> Dict[str, Any]:
     name = FACT_LAYER[layer]
     fl = _get(facts, name)
@@ -1864,8 +1931,12 @@ def _one_coverage(facts: Optional[Dict[str, Any]], layer: str) -> Dict[str, Any]
         return {"available": False, "state": "unread", "reason": "layer %s: no facts (%s)" % (name, type(fl).__name__),
                 "unread": []}
     if not fl.get("available", True):
-        return {"available": False, "state": "unread", "reason": str(fl.get("reason") or "layer %s could not be read" % name),
-                "unread": []}
+        reason = str(fl.get("reason") or "layer %s could not be read" % name)
+        if fl.get("offered") is False:
+            reason += " (not offered here: not known to be free of drops)"
+        return {"available": False, "state": "unread", "reason": reason, "unread": []}
+    if layer == "drops":
+        return _drops_coverage(fl)
     unread = _unread_sources(fl, name, layer)
     if unread:
         reason = "; ".join("%s: %s" % (u["source"], u["reason"]) if u["reason"] else str(u["source"]) for u in unread)
@@ -1885,7 +1956,8 @@ def layer_coverage(facts: Optional[Dict[str, Any]], before: Optional[Dict[str, A
     out: Dict[str, Dict[str, Any]] = {}
     for layer in LAYERS:
         cov = _one_coverage(facts, layer)
-        if before is not None and cov["state"] in ("read", "partial"):
+        # drops: the recording spans the interval and the last snapshot says what it read (the first one started it)
+        if before is not None and layer != "drops" and cov["state"] in ("read", "partial"):
             first = _one_coverage(before, layer)
             if first["state"] in ("unread", "not_collected"):
                 cov = dict(cov, state="partial", unread=cov["unread"] + [
@@ -1910,10 +1982,10 @@ def not_read(coverage: Dict[str, Dict[str, Any]]) -> List[str]:
     return out
 
 
-__all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "FINDING_LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
+__all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
            "analyze_host", "targets_of", "interval_of", "link_symptoms", "host_causes", "sort_findings", "worst", "worst_severity",
            "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
            "WILSON_Z", "MIN_EVENTS", "thresholds_markdown", "DROP_REASON_NOISE", "DROP_REASON_FINDINGS", "DROP_REASON_AT",
-           "drop_reason_class", "drop_reasons_markdown",
+           "drop_reason_class", "drop_reasons_markdown", "probe_syn_acks", "SYN_ACKS_PER_SYN",
            "COUNTER_MAP", "counter_mapping", "counters_markdown", "KEY_COUNTERS", "key_rates",
            "severity_rank", "layer_state"]

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import (
     LAYERS, SEVERITIES, analyze_host, host_causes, interval_of, layer_coverage, layer_state, not_read, severity_rank,
-    targets_of, worst_severity)
+    probe_syn_acks, targets_of, worst_severity)
 
 
 def now_iso() -> str:
@@ -41,7 +41,7 @@ def normalize_probes(results: Any) -> List[Dict[str, Any]]:
             "host": host, "port": port, "mode": mode, "address": r.get("address"),
             "sent": r.get("sent"), "answered": r.get("answered"), "lost": r.get("lost"),
             "loss_percent": r.get("loss_percent"), "rtt_ms": r.get("rtt_ms"),
-            "failed": failed, "msg": r.get("msg") if failed else None,
+            "failed": failed, "msg": r.get("msg") if failed else None, "on_target": bool(r.get("on_target")),
         })
     return out
 
@@ -87,8 +87,8 @@ def host_diagnosis(before: Any, after: Any = None, interval: Optional[float] = N
                    generated_at: Optional[str] = None) -> Dict[str, Any]:
     """Everything the reports need about one host, from its two packetloss_facts snapshots and its probes."""
     before_t, after_t = targets_of(before), targets_of(after)
-    findings = analyze_host(before_t, after_t, interval, thresholds, host=host)
     probe_rows = normalize_probes(probes)
+    findings = analyze_host(before_t, after_t, interval, thresholds, host=host, probe_answers=probe_syn_acks(probe_rows))
     labels = list(before_t) + [l for l in after_t if l not in before_t]
     labels.sort(key=lambda l: (l != "host", l))
     targets: Dict[str, Dict[str, Any]] = {}

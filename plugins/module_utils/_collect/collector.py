@@ -117,6 +117,10 @@ class Collector:
         # drop_reasons: seconds between the two snapshots (set by the fact module), the recording, the target
         # being collected and the one whose facts hold the host's recording
         self.interval = 0.0
+        # over two module runs (interval 0): the first holds a recording for hold seconds (a keeper process), the
+        # second resumes it by its instance name
+        self.hold: Optional[float] = None
+        self.resume: Optional[str] = None
         self._recorder: Optional[_dropreasons.Recorder] = None
         self._recorded: Optional[Dict[str, Any]] = None
         self._target_label: Optional[str] = None
@@ -273,6 +277,8 @@ class Collector:
         carries no namespace, the recording is the host's."""
         label = self._target_label
         if self._recorded_with is not None and label != self._recorded_with:
+            if self._recorded is not None and not self._recorded.get("available"):
+                return dict(self._recorded)  # not recorded for the host: not for this target either
             return {"available": True, "scope": "host", "recorded_with": self._recorded_with}
         if self._recorded is not None:
             if self._recorded.get("offered"):  # not recorded although offered: a warning of every snapshot
@@ -280,8 +286,11 @@ class Collector:
             return self._recorded
         if not self.live:
             return self._dr_unavailable(_dropreasons.NOT_LIVE, "drop reasons are recorded on the live system, not in a copied /proc")
+        if self.hold or self.resume:
+            return self._dr_two_runs(label)
         if not self.interval or self.interval <= 0:
-            return self._dr_unavailable(_dropreasons.NO_INTERVAL, "drop reasons are recorded over an interval: give interval > 0")
+            return self._dr_unavailable(_dropreasons.NO_INTERVAL, "drop reasons are recorded over an interval: give interval > 0 "
+                                        "(or drop_reasons_hold, then drop_reasons_instance in the next run)")
         if self._recorder is None:
             self._recorded_with = label
             try:
@@ -290,20 +299,33 @@ class Collector:
                 return self._dr_unavailable(exc.cause, str(exc))
             except (OSError, InputError, ValueError) as exc:
                 return self._dr_unavailable(_dropreasons.FAILED, "drop reasons not recorded: %s" % exc)
-            rec = self._recorder
-            return {"available": True, "scope": "host", "state": "recording", "method": rec.method,
-                    "instance": rec.instance, "started": rec.started, "stale_removed": rec.stale_removed}
+            return self._recorder.recording()
         rec, self._recorder = self._recorder, None
         try:
             self._recorded = rec.stop()
         except (OSError, InputError, ValueError) as exc:
-            self._recorded = {"available": False, "scope": "host", "cause": _dropreasons.FAILED, "offered": True,
-                              "reason": "drop reasons recorded but not read: %s" % exc}
-            self.warnings.append("drop_reasons not recorded: %s" % self._recorded["reason"])
-        for note in self._recorded.get("notes") or []:
+            return self._dr_unavailable(_dropreasons.FAILED, "drop reasons recorded but not read: %s" % exc)
+        return self._dr_recorded()
+
+    def _dr_two_runs(self, label: Optional[str]) -> Dict[str, Any]:
+        """The one snapshot of a run that holds a recording for the next (hold), or that reads it (resume)."""
+        self._recorded_with = label
+        try:
+            if self.resume:
+                self._recorded = _dropreasons.resume(self.resume)
+                return self._dr_recorded()
+            self._recorded = _dropreasons.hold(float(self.hold or 0))
+            return self._recorded
+        except _dropreasons.Unavailable as exc:
+            return self._dr_unavailable(exc.cause, str(exc))
+        except (OSError, InputError, ValueError) as exc:
+            return self._dr_unavailable(_dropreasons.FAILED, "drop reasons not recorded: %s" % exc)
+
+    def _dr_recorded(self) -> Dict[str, Any]:
+        for note in (self._recorded or {}).get("notes") or []:
             if note.startswith("cannot remove") or "left mounted" in note:
                 self.warnings.append("drop_reasons: %s" % note)
-        return self._recorded
+        return self._recorded or {}
 
     def _dr_unavailable(self, cause: str, reason: str) -> Dict[str, Any]:
         self._recorded = {"available": False, "scope": "host", "cause": cause, "reason": reason,

@@ -43,6 +43,8 @@ TC_MAX = 4 * MiB
 RULESET_MAX = 32 * MiB
 STDERR_MAX = 64 * 1024
 CHUNK = 1024 * 1024
+# the collection's runtime directory on a target (root only, 0700): remediation locks, drop-reason keepers' sockets
+RUN_DIR = "/run/netdiag-packetloss"
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -252,5 +254,5 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-__all__ = ["InputError", "PROC_MAX", "TC_MAX", "RULESET_MAX", "STDERR_MAX", "open_checked", "read_bytes", "read_text",
+__all__ = ["RUN_DIR", "InputError", "PROC_MAX", "TC_MAX", "RULESET_MAX", "STDERR_MAX", "open_checked", "read_bytes", "read_text",
            "head", "kind_of", "run_bounded", "Output", "spawn", "run"]

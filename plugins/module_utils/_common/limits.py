@@ -9,5 +9,8 @@ from __future__ import annotations
 
 # The longest interval between two snapshots, in seconds.
 MAX_INTERVAL = 3600
+# The longest a drop-reason recording is held for the next module run (the diagnose role with probes): the longest
+# interval and 5 minutes of probes and round trips.
+HOLD_MAX = MAX_INTERVAL + 300
 
-__all__ = ["MAX_INTERVAL"]
+__all__ = ["MAX_INTERVAL", "HOLD_MAX"]

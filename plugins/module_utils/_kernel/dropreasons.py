@@ -23,7 +23,14 @@ The system is left as found: tracefs is mounted at /sys/kernel/tracing only if i
 the instance is removed when recording stops, when the module fails, and on SIGTERM/SIGINT/SIGHUP (turned into
 SystemExit, so every ``finally`` runs). A watchdog process, forked when the instance is made, removes it (and
 unmounts what was mounted) when the module process dies without doing it (SIGKILL), and every start removes
-instances ``netdiag-<pid>-<epoch>`` whose process is gone or that are older than STALE_AFTER seconds.
+instances ``netdiag-<pid>-<epoch>-<pid namespace>`` whose process is gone (a process of this PID namespace) or that
+are older than STALE_AFTER seconds (any: tracefs is shared with the containers of the host, whose PIDs we cannot see).
+
+Over two module runs (the diagnose role with probes: the probes run between the snapshots), ``hold()`` starts the
+recording in a KEEPER process of its own, detached from the module (its own session, no stdio), which drains the
+buffer during the interval, listens on a unix socket ``SESSION_DIR/<instance>.sock`` (a root-only directory) and
+removes the instance when the next run asks for the recording (``resume()``) or when its hold runs out, whichever
+comes first; its own watchdog and the stale-instance clean-up cover it being killed.
 
 The tracepoint carries no network namespace: what is recorded is per HOST.
 
@@ -33,16 +40,19 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import re
 import select
 import signal
+import socket
+import stat
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, read_text
-from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import RUN_DIR, InputError, read_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import HOLD_MAX, MAX_INTERVAL
 
 TRACEFS = "/sys/kernel/tracing"
 EVENT = "events/skb/kfree_skb"
@@ -56,6 +66,10 @@ FILE_MAX = 4 * 1024 * 1024  # format, trigger, hist, stats files
 READ_CHUNK = 1024 * 1024
 DRAIN_MAX_SECONDS = 5.0  # after the interval, the buffer is drained for at most this long
 RMDIR_TRIES = 20
+# a recording kept over two module runs (hold / resume, for at most HOLD_MAX s, less than STALE_AFTER: another run never
+# takes a held instance for a stale one): its keeper's socket directory, how long to wait for it to start or stop
+SESSION_DIR = RUN_DIR
+KEEPER_TIMEOUT = 30.0
 # causes of an unavailable layer
 NO_TRACEFS, NO_EVENT, NO_ROOT, DENIED, NO_INTERVAL, NOT_LIVE, FAILED = (
     "no_tracefs", "no_event", "no_root", "denied", "no_interval", "not_live", "failed")
@@ -267,21 +281,44 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-_NAME = re.compile(r"^" + re.escape(PREFIX) + r"(\d+)-(\d+)$")
+_NAME = re.compile(r"^" + re.escape(PREFIX) + r"(\d+)-(\d+)(?:-(\d+))?$")
+
+
+def pid_namespace() -> Optional[int]:
+    """The inode of this process's PID namespace (None where it cannot be read): a PID means something only there."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def instance_name(pid: int, epoch: int, pidns: Optional[int]) -> str:
+    return "%s%d-%d" % (PREFIX, pid, epoch) + ("-%d" % pidns if pidns is not None else "")
+
+
+def is_instance_name(name: str) -> bool:
+    return bool(_NAME.match(name))
 
 
 def stale_instances(names: List[str], now: float, alive: Callable[[int], bool] = _pid_alive,
-                    own_pid: Optional[int] = None) -> List[str]:
-    """Our instance names (``netdiag-<pid>-<epoch>``) left over: the process is gone, or older than STALE_AFTER."""
+                    own_pid: Optional[int] = None, own_pidns: Optional[int] = None) -> List[str]:
+    """Our instance names (``netdiag-<pid>-<epoch>[-<pid namespace>]``) left over: older than STALE_AFTER, or made
+    in this PID namespace (or with no namespace in the name) by a process that is gone. tracefs is the host's, shared
+    with its containers: an instance made in another PID namespace (another container diagnosing its host) is
+    never judged by a PID that means another process here, only by its age."""
     out = []
     for name in names:
         m = _NAME.match(name)
         if not m:
             continue
         pid, born = int(m.group(1)), int(m.group(2))
-        if pid == own_pid:
+        ns = int(m.group(3)) if m.group(3) else None
+        if now - born > STALE_AFTER:
+            out.append(name)
             continue
-        if now - born > STALE_AFTER or not alive(pid):
+        if ns is not None and own_pidns is not None and ns != own_pidns:
+            continue
+        if pid != own_pid and not alive(pid):
             out.append(name)
     return out
 
@@ -328,7 +365,7 @@ def clean_stale(root: str, now: Optional[float] = None) -> List[str]:
     except OSError:
         return []
     removed = []
-    for name in stale_instances(names, time.time() if now is None else now, own_pid=os.getpid()):
+    for name in stale_instances(names, time.time() if now is None else now, own_pid=os.getpid(), own_pidns=pid_namespace()):
         if remove_instance(os.path.join(inst, name)) is None:
             removed.append(name)
     return removed
@@ -431,7 +468,7 @@ class Recorder:
         except ValueError as exc:
             raise Unavailable(FAILED, "%s: %s" % (fmt_path, exc))
         self.stale_removed = clean_stale(self.root)
-        name = "%s%d-%d" % (PREFIX, os.getpid(), int(time.time()))
+        name = instance_name(os.getpid(), int(time.time()), pid_namespace())
         path = os.path.join(self.root, "instances", name)
         try:
             os.mkdir(path)
@@ -456,6 +493,12 @@ class Recorder:
         if self.method is None:
             self._start_buffer(path)
         self.started = time.time()
+
+    def recording(self) -> Dict[str, Any]:
+        """The layer's facts while it records (the first snapshot's)."""
+        return {"available": True, "scope": "host", "state": "recording", "method": self.method,
+                "instance": os.path.basename(self.instance or "") or None, "started": self.started,
+                "stale_removed": list(self.stale_removed)}
 
     def _try_read(self, path: str) -> str:
         try:
@@ -634,6 +677,203 @@ class Recorder:
         self._old_handlers = {}
 
 
+# ------------------------------------------------------------------------------------------------
+# a recording kept over two module runs
+# ------------------------------------------------------------------------------------------------
+
+def _session_dir(path: str) -> None:
+    """Make ``path`` (0700) if it is not there and check it is a directory of ours that nobody else can enter."""
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise OSError(errno.EPERM, "%s is not a directory of this user closed to others" % path)
+
+
+def _socket_path(session_dir: str, name: str) -> str:
+    return os.path.join(session_dir, name + ".sock")
+
+
+def _clean_sockets(session_dir: str, root: str) -> None:
+    """Remove the sockets of keepers whose instance is gone (a keeper killed with SIGKILL leaves its socket)."""
+    try:
+        names = os.listdir(session_dir)
+    except OSError:
+        return
+    for entry in names:
+        name = entry[:-len(".sock")] if entry.endswith(".sock") else ""
+        if is_instance_name(name) and not os.path.isdir(os.path.join(root, "instances", name)):
+            try:
+                os.unlink(os.path.join(session_dir, entry))
+            except OSError:
+                pass
+
+
+def _send(fd: int, msg: Dict[str, Any]) -> None:
+    data = json.dumps(msg).encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _detach_stdio(keep: int) -> None:
+    """No stdio of the module (Ansible waits for its stdout to close) and no other inherited descriptor."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+
+
+def _keep(status: int, seconds: float, root: str, session_dir: str) -> None:
+    """The keeper (see hold): start the recording, say how on ``status``, then serve one ``stop`` or time out."""
+    rec = Recorder(root)
+    server: Optional[socket.socket] = None
+    path: Optional[str] = None
+    try:
+        try:
+            rec.start()
+            name = os.path.basename(rec.instance or "")
+            _clean_sockets(session_dir, root)
+            _session_dir(session_dir)
+            path = _socket_path(session_dir, name)
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(path)
+            os.chmod(path, 0o600)
+            server.listen(4)
+        except Unavailable as exc:
+            _send(status, {"cause": exc.cause, "reason": str(exc)})
+            return
+        except (OSError, InputError, ValueError) as exc:
+            _send(status, {"cause": FAILED, "reason": "the recording could not be kept for the next run: %s" % (
+                getattr(exc, "strerror", None) or exc)})
+            return
+        deadline = time.monotonic() + seconds
+        _send(status, {"start": dict(rec.recording(), held_until=round(time.time() + seconds, 3), keeper=os.getpid())})
+        os.close(status)
+        status = -1
+        while time.monotonic() < deadline and os.path.isdir(rec.instance or ""):
+            server.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+            try:
+                conn, _addr = server.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(KEEPER_TIMEOUT)
+                try:
+                    if conn.recv(64).strip() != b"stop":
+                        continue
+                    try:
+                        facts = rec.stop()
+                    except (OSError, InputError, ValueError) as exc:
+                        facts = {"error": str(exc)}
+                    conn.sendall(json.dumps(facts).encode())
+                except OSError:
+                    continue
+            return
+    finally:
+        if status >= 0:
+            os.close(status)
+        rec.close()
+        if server is not None:
+            server.close()
+        if path is not None:  # the directory stays: the remediation's locks share it
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _read_until_eof(fd: int, timeout: float) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data
+        ready, _w, _x = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def hold(seconds: float, root: str = TRACEFS, session_dir: str = SESSION_DIR) -> Dict[str, Any]:
+    """Start a recording that outlives this process, for at most ``seconds``: the next module run stops it and reads
+    it with ``resume(instance)``. The recording is kept by a process of its own (double-forked, its own session, no
+    stdio), which drains the buffer meanwhile and removes the instance after ``seconds`` if nobody asked for it; its
+    watchdog and the next run's stale clean-up remove it if the keeper is killed. Returns the first snapshot's facts
+    (``state: recording``, ``instance``, ``held_until``, ``keeper``); raises Unavailable where it cannot record."""
+    if not 0 < seconds <= HOLD_MAX:
+        raise ValueError("a recording is held for 0-%d seconds, got %s" % (HOLD_MAX, seconds))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                for sig in (signal.SIGHUP, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_IGN)
+                _detach_stdio(w)
+                _keep(w, seconds, root, session_dir)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        os.waitpid(pid, 0)
+        data = _read_until_eof(r, KEEPER_TIMEOUT)
+    finally:
+        os.close(r)
+    try:
+        msg = json.loads(data.decode()) if data else {}
+    except ValueError:
+        msg = {}
+    if "start" in msg:
+        return msg["start"]
+    if "cause" in msg:
+        raise Unavailable(msg["cause"], msg["reason"])
+    raise Unavailable(FAILED, "the process keeping the recording ended before it said it had started")
+
+
+def resume(name: str, session_dir: str = SESSION_DIR) -> Dict[str, Any]:
+    """Stop the recording ``hold`` started (``name``: its ``instance``) and return its facts, as Recorder.stop does;
+    the keeper removes the instance. Unavailable (FAILED) when it is no longer kept (its hold ran out, it was
+    killed)."""
+    if not is_instance_name(name):
+        raise ValueError("not a tracing instance of this collection: %r" % name)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(KEEPER_TIMEOUT)
+    try:
+        try:
+            conn.connect(_socket_path(session_dir, name))
+        except OSError as exc:
+            raise Unavailable(FAILED, "the recording %s started by the first snapshot is no longer kept (its hold ran "
+                                      "out or its keeper was killed): %s" % (name, exc.strerror or exc))
+        conn.sendall(b"stop\n")
+        data = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        raise Unavailable(FAILED, "the process keeping the recording %s did not answer within %d s" % (name, KEEPER_TIMEOUT))
+    finally:
+        conn.close()
+    try:
+        facts = json.loads(data.decode())
+    except ValueError:
+        raise Unavailable(FAILED, "the process keeping the recording %s ended without handing it over" % name)
+    if not isinstance(facts, dict) or "error" in facts:
+        raise Unavailable(FAILED, "drop reasons recorded but not read: %s" % (facts.get("error") if isinstance(facts, dict) else facts))
+    facts["kept"] = True
+    return facts
+
+
 def _filesystems() -> str:
     try:
         return read_text("/proc/filesystems", FILE_MAX)
@@ -642,4 +882,5 @@ def _filesystems() -> str:
 
 
 __all__ = ["Recorder", "Unavailable", "parse_format", "parse_hist", "count_lines", "parse_cpu_stats", "hist_supported",
-           "stale_instances", "clean_stale", "remove_instance", "merge_events", "NOT_OFFERED", "STALE_AFTER", "TRACEFS"]
+           "stale_instances", "clean_stale", "remove_instance", "merge_events", "NOT_OFFERED", "STALE_AFTER", "TRACEFS",
+           "hold", "resume", "HOLD_MAX", "SESSION_DIR", "instance_name", "is_instance_name", "pid_namespace"]

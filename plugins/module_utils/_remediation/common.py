@@ -204,7 +204,7 @@ def _fsync_dir(directory: str) -> None:
 
 # ---- one remediation per target at a time ---------------------------------------------------------
 
-LOCK_DIR = "/run/netdiag-packetloss"
+LOCK_DIR = _fileio.RUN_DIR
 LOCK_TIMEOUT = 300.0
 
 

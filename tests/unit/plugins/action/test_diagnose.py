@@ -9,7 +9,8 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 
-from ansible_collections.netdiag.packetloss.plugins.action.diagnose import check_containers, check_probe, probe_args
+from ansible_collections.netdiag.packetloss.plugins.action.diagnose import (
+    carry_drop_reasons, check_containers, check_probe, hold_seconds, probe_args)
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases_diagnose.yml")) as _f:
     CASES: Dict[str, Any] = yaml.safe_load(_f)
@@ -41,3 +42,13 @@ def test_probe_refused(given: Dict[str, Any], message: str) -> None:
 @pytest.mark.parametrize("given,expected", CASES["probe_args"])
 def test_probe_args_leave_the_labels_out(given: Dict[str, Any], expected: Dict[str, Any]) -> None:
     assert probe_args(given) == expected
+
+
+@pytest.mark.parametrize("interval,probes,expected", CASES["hold_seconds"])
+def test_hold_covers_the_interval_and_the_probes(interval: float, probes: List[Dict[str, Any]], expected: float) -> None:
+    assert hold_seconds(interval, probes) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("case", CASES["carry_drop_reasons"])
+def test_a_failed_hold_carries_its_reason_into_the_second_snapshot(case: Dict[str, Any]) -> None:
+    assert carry_drop_reasons(case["before"], case["after"]) == case["expected"]

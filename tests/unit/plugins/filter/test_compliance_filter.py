@@ -14,6 +14,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netdiag.packetloss.plugins.filter.compliance import FilterModule
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,7 +72,7 @@ def test_allow_list_and_verdict(case: Dict[str, Any]) -> None:
     assert skipped == case.get("skipped", [])
     assert [[u["target"], u["layer"], u["state"], u["allowed_by"]] for u in v["unread"]] == case.get("unread", [])
     # one check per target and layer; the allowed findings are recorded on their check, not as failures
-    assert len(v["checks"]) == 9 * len(d["targets"]) + len(d["probes"])
+    assert len(v["checks"]) == len(_analyze.LAYERS) * len(d["targets"]) + len(d["probes"])
     assert sorted(f["subject"] for f in v["allowed"]) == sorted(a[2] for a in case["allowed"])
     assert not any(f.get("allowed_by") for f in v["failing"])
     assert d == original, "the filters must not change their input"

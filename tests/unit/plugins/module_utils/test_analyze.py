@@ -103,7 +103,8 @@ def test_case(case: Dict[str, Any]) -> None:
         assert case["error"] in str(info.value)
         return
     before, after, interval = build(case)
-    findings = _analyze.analyze_host(before, after, interval, case.get("thresholds"), host="h1")
+    findings = _analyze.analyze_host(before, after, interval, case.get("thresholds"), host="h1",
+                                     probe_answers=case.get("probe_answers", 0))
     expected = case["expect"]
     assert len(findings) == len(expected), "findings:\n" + brief(findings)
     for i, (f, e) in enumerate(zip(findings, expected)):
@@ -111,7 +112,7 @@ def test_case(case: Dict[str, Any]) -> None:
     for f in findings:  # the shape every finding has
         assert set(f) >= {"id", "layer", "severity", "kind", "target", "subject", "summary", "evidence", "explanation",
                           "remediation", "remediation_args", "advice", "explained_by", "host"}
-        assert f["layer"] in _analyze.FINDING_LAYERS and f["id"].split(".")[0] == f["layer"]
+        assert f["layer"] in _analyze.LAYERS and f["id"].split(".")[0] == f["layer"]
         assert f["severity"] in _analyze.SEVERITIES and f["host"] == "h1"
         assert f["remediation"] in (None,) + _analyze.REMEDIATIONS
         assert f["advice"] and f["explanation"] and "\n" not in f["summary"]

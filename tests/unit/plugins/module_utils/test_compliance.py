@@ -119,7 +119,7 @@ def test_junit_one_case_per_target_and_check_with_the_evidence() -> None:
     v = _compliance.verdict(d, {0: "[?evidence.rule.chain=='INPUT']"}, max_probe_loss=50.0)
     root = ET.fromstring(_compliance.junit([v, _compliance.verdict(clean)]).split("\n", 1)[1])
     assert [s.get("name") for s in root] == ["db1", "web1"]
-    assert root.get("tests") == str(2 * 9 + 2 * 9 + 2) and root.get("failures") == "2" and root.get("errors") == "0"
+    assert root.get("tests") == str(2 * 10 + 2 * 10 + 2) and root.get("failures") == "2" and root.get("errors") == "0"
     cases = dict(((c.get("classname"), c.get("name")), c) for c in root.iter("testcase"))
     netfilter = cases[("web1.container:nginx", "netfilter")].find("failure")
     assert netfilter.get("type") == "critical"
@@ -139,6 +139,6 @@ def test_summary_json() -> None:
     s = json.loads(_compliance.files([v], [d], allow=["[?id=='x']"], report_dir="/r")[1]["content"])
     assert s["schema"] == "netdiag.packetloss/compliance/v1" and s["compliant"] is False and s["hosts"] == 1
     assert s["failed_hosts"] == ["app1"] and s["allow"] == ["[?id=='x']"] and s["report_dir"] == "/r"
-    assert s["checks"] == {"pass": 8, "fail": 1, "skipped": 0, "error": 0}
+    assert s["checks"] == {"pass": 9, "fail": 1, "skipped": 0, "error": 0}
     host = s["results"][0]
     assert host["failed_checks"][0]["check"] == "tcp" and host["failing"][0]["id"] == "tcp.listen_overflow"

@@ -114,6 +114,16 @@ def test_stale_instances_are_ours_of_dead_processes_or_too_old() -> None:
     assert stale == ["netdiag-12-%d" % (now - _dropreasons.STALE_AFTER - 1), "netdiag-13-999990"]
 
 
+def test_an_instance_of_another_pid_namespace_is_stale_by_age_only() -> None:
+    """tracefs is the host's, shared with containers: a PID of another PID namespace says nothing here."""
+    now, old = 1000000.0, 1000000 - _dropreasons.STALE_AFTER - 1
+    names = ["netdiag-20-999990-111", "netdiag-21-999990-222", "netdiag-22-%d-111" % old, "netdiag-23-999990"]
+    stale = _dropreasons.stale_instances(names, now, alive=lambda pid: False, own_pid=1, own_pidns=222)
+    assert stale == ["netdiag-21-999990-222", "netdiag-22-%d-111" % old, "netdiag-23-999990"]
+    assert _dropreasons.instance_name(5, 6, 7) == "netdiag-5-6-7" and _dropreasons.is_instance_name("netdiag-5-6-7")
+    assert not _dropreasons.is_instance_name("../netdiag-5-6") and not _dropreasons.is_instance_name("netdiag-5-6-7.sock")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the analyzer's tables
 # ---------------------------------------------------------------------------------------------------------------
@@ -302,3 +312,15 @@ def test_every_drop_counter_of_a_family_corroborates_its_drop_reasons() -> None:
         for _source, _pattern, fid, _why in _analyze.COUNTER_MAP:
             if fid and fid.startswith(layer + ".") and fid not in _analyze.SYMPTOMS and not fid.endswith(".drop_reason"):
                 assert fid in corr, (fid, corr)
+
+@pytest.mark.parametrize("case", CASES["coverage"], ids=lambda c: c["name"])
+def test_drops_coverage(case: Dict[str, Any]) -> None:
+    facts: Dict[str, Any] = {"target": {"label": "host"}}
+    if case["layer"] is not None:
+        facts["drop_reasons"] = case["layer"]
+    cov = _analyze.layer_coverage(facts, before={"target": {"label": "host"}})["drops"]
+    assert cov["state"] == case["state"], cov
+    assert cov["available"] is (case["state"] in ("read", "partial"))
+    if "reason" in case:
+        assert case["reason"] in cov["reason"], cov
+    assert ("drops" in _analyze.not_read({"drops": cov})) is (case["state"] != "read")

@@ -84,7 +84,7 @@ def test_normalize_probes(probes: Any, expected: List[Dict[str, Any]]) -> None:
 def test_summary_table(fleet: List[Dict[str, Any]]) -> None:
     lines = _report.summary_table(fleet).splitlines()
     assert lines[0].split() == ["HOST", "TARGET", "NIC", "SOFTNET", "QDISC", "IP", "TCP", "UDP", "SOCKET", "NETFILTER",
-                                "CONNTRACK", "PROBE", "LOSS"]
+                                "CONNTRACK", "DROPS", "PROBE", "LOSS"]
     rows = dict((tuple(l.split()[:2]), l) for l in lines[1:6])
     assert set(rows) == {("db1", "host"), ("db1", "container:nginx"), ("lb1", "host"), ("web1", "host"),
                          ("web1", "container:nginx")}
@@ -92,7 +92,7 @@ def test_summary_table(fleet: List[Dict[str, Any]]) -> None:
     assert rows[("web1", "container:nginx")].endswith("35% 172.17.0.2:80 syn")
     assert "failed (192.0.2.9:443 connect)" in rows[("web1", "host")]
     assert "warn dropped" in rows[("lb1", "host")] and " n/a " in rows[("lb1", "host")]
-    assert rows[("db1", "host")].split()[2:11] == ["."] * 9
+    assert rows[("db1", "host")].split()[2:12] == ["."] * 10
     assert lines[-2].startswith("5 target(s) on 3 host(s): 2 critical, 2 warning, 0 info")
     assert lines[-1] == "n/a lb1 host netfilter: iptables not installed"
 
@@ -205,7 +205,7 @@ def test_html_and_markdown_escape_what_comes_from_hosts(seed: Dict[str, Any]) ->
 def test_markdown(fleet: List[Dict[str, Any]]) -> None:
     md = _report.markdown(fleet)
     assert md.startswith("# Packet-loss diagnosis\n")
-    assert "| web1 | container:nginx | . | . | . | . | . | . | . | crit random_drop x2 | . | 35% 172.17.0.2:80 syn |" in md
+    assert "| web1 | container:nginx | . | . | . | . | . | . | . | crit random_drop x2 | . | . | 35% 172.17.0.2:80 syn |" in md
     assert "#### CRITICAL `netfilter.random_drop` - rule ipv4 filter INPUT #1 (nft)" in md
     assert "| packets | 6 | 14 | 8 | 1.6 |" in md
     assert "- layer netfilter not read: iptables not installed" in md
@@ -219,7 +219,7 @@ def test_junit(fleet: List[Dict[str, Any]], fail_severity: str, max_loss: float,
     assert root.tag == "testsuites" and int(root.get("failures")) == failures
     suites = dict((s.get("name"), s) for s in root)
     assert set(suites) == {"web1", "db1", "lb1"}
-    assert int(root.get("tests")) == 5 * 9 + 3  # targets x layers, and web1's probes
+    assert int(root.get("tests")) == 5 * 10 + 3  # targets x layers, and web1's probes
     nf = suites["web1"].find("testcase[@classname='web1.container:nginx'][@name='netfilter']")
     failure = nf.find("failure")
     assert failure is not None and failure.get("type") == "critical"
@@ -263,9 +263,9 @@ def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:
     msg = _report.console_message(d)
     assert "n/a host netfilter: iptables-nft-save: not installed" in msg and "partly read container:nginx nic" in msg
     table = _report.summary_table([d]).splitlines()
-    cells = dict((tuple(l.split()[:2]), l.split()[2:11]) for l in table[1:3])
-    assert cells[("web1", "host")] == [".", ".", "partial", ".", ".", ".", ".", "n/a", "."]
-    assert cells[("web1", "container:nginx")] == ["partial"] + ["."] * 8
+    cells = dict((tuple(l.split()[:2]), l.split()[2:12]) for l in table[1:3])
+    assert cells[("web1", "host")] == [".", ".", "partial", ".", ".", ".", ".", "n/a", ".", "."]
+    assert cells[("web1", "container:nginx")] == ["partial"] + ["."] * 9
     assert "n/a web1 host netfilter: iptables-nft-save: not installed" in table
     # summary.json
     rows = dict((r["target"], r) for r in _report.summary([d])["rows"])
@@ -274,7 +274,7 @@ def test_a_layer_not_read_is_never_shown_clean_anywhere() -> None:
                                                         "read": "partial"}
     # Markdown and HTML
     md = _report.markdown([d])
-    assert "| web1 | host | . | . | partial | . | . | . | . | n/a | . | - |" in md
+    assert "| web1 | host | . | . | partial | . | . | . | . | n/a | . | . | - |" in md
     assert "**3 layer(s) not read in full: not known to be clean**" in md
     assert "- layer nic read in part: not read: /proc/1/net/dev: no permission" in md
     page = _report.render_html([d])
