@@ -4,8 +4,9 @@
 ansible-runner --container-image, the collection installed in the image from its tarball) over real SSH to a fleet
 lab of its own (NETDIAG_FLEET_ID 27, one host per fault of the cycle), against the same playbook outside it
 (ansible-playbook with the work tree's collection). The reports must come out the same: the same files, the same
-targets with the same layers read, the same findings (id, severity, subject; every one but the info findings of counters, which vary from run to run
-wherever Ansible runs) - timestamps and rates aside - and on every host exactly the planted faults. Run by `scripts/test ee`, which builds the image first (cached)."""
+targets with the same layers read, the same findings (id, severity, subject; all but the info findings of
+counters, which vary from run to run wherever Ansible runs) - timestamps and rates aside - and on every host
+exactly the planted faults. Run by `scripts/test ee`, which builds the image first (cached)."""
 from __future__ import annotations
 
 import json
