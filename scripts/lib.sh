@@ -3,6 +3,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${NETDIAG_VENV:-$ROOT/.venv}
+# ansible-builder and ansible-runner, apart from the collection's pins (lab/ee/ee-image)
+EE_VENV=${NETDIAG_EE_VENV:-$ROOT/.venv-ee}
 COLL_ROOT=$ROOT/.ansible/collections
 export ANSIBLE_COLLECTIONS_PATH=$COLL_ROOT
 export ANSIBLE_CONFIG=$ROOT/ansible.cfg
@@ -87,6 +89,8 @@ ensure_venv() {
     ln -sfn "$ROOT" "$link"
   fi
 }
+
+ensure_ee_venv() { make_venv "$EE_VENV" python3 "$ROOT/requirements-ee.txt"; }
 
 bootstrap() {
   ensure_apt
