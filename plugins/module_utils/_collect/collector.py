@@ -23,7 +23,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetli
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show, read_qdiscs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target, entered
 
 LAYERS = ("tc", "netstat", "conntrack", "iptables", "drop_reasons")
@@ -137,7 +137,7 @@ class Collector:
         if not self.live:
             raise Unavailable("qdiscs are not in /proc (the kernel gives them over netlink only): give a saved "
                               "'tc -s qdisc show' output as src")
-        qdiscs = self._nl().qdiscs(self.interfaces)
+        qdiscs = read_qdiscs(self._nl(), self.interfaces)
         sources.done("qdiscs", "netlink")
         return {"source": "netlink", "qdiscs": qdiscs, "sources": sources.map}
 

@@ -18,8 +18,9 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import INT_MAX, INT_MIN, ParseError, to_int, to_text
 
 Rule = Dict[str, Any]
-DROP_ACTIONS = ("DROP", "REJECT")
-NFT_DROP_VERDICTS = ("drop", "reject")
+# What drops a packet: the one definition (iptables targets are case-sensitive: a user chain "drop" is not DROP).
+DROP_ACTIONS = ("DROP", "REJECT")  # iptables -j / -g
+NFT_DROP_VERDICTS = ("drop", "reject")  # nft verdicts
 RANDOM_MODES = ("random", "nth")
 # An iptables statistic match seen through nft -j (an "xt" expression: no parameters shown). xt_statistic has only
 # the modes random and nth, both random drops with a drop/reject verdict; which one and its numbers are unknown.
@@ -286,7 +287,7 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         current["chains"].setdefault(chain, {"policy": None, "builtin": False, "packets": 0, "bytes": 0})
         position = positions[(table_name, chain)] = positions.get((table_name, chain), 0) + 1
         current["rule_count"] = current.get("rule_count", 0) + 1
-        if drops_only and "DROP" not in spec and "REJECT" not in spec and "statistic" not in spec:
+        if drops_only and "statistic" not in spec and not any(a in spec for a in DROP_ACTIONS):
             continue
         if '"' in spec or "'" in spec or "\\" in spec:
             tokens, quoted = _split_words(spec, source, lineno)
@@ -685,12 +686,23 @@ def _parse_nft(data: Any, source: str) -> Dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
+def action(rule: Rule) -> Optional[str]:
+    """What the rule does with a packet it matches: its iptables target (-j/-g), or its nft verdict."""
+    return rule.get("target") if "target" in rule else rule.get("verdict")
+
+
+def drops(rule: Rule) -> bool:
+    """True for a rule whose action drops what it matches: an iptables DROP or REJECT target, an nft drop or reject
+    verdict (a verdict map is not: only some of its values may drop)."""
+    return rule.get("target") in DROP_ACTIONS if "target" in rule else rule.get("verdict") in NFT_DROP_VERDICTS
+
+
 def can_drop(rule: Rule) -> bool:
     """True for a rule that may drop packets (what ``rules: drops`` lists): a DROP/REJECT target or drop/reject
     verdict, a verdict map, any statistic match (random drops and random jumps alike), or an xt expression nft cannot
     name in a rule that may drop. The iptables-save side of ``drops_only`` is the same test on the text."""
-    return rule.get("statistic") is not None or rule.get("target") in DROP_ACTIONS or \
-        rule.get("verdict") in NFT_DROP_VERDICTS + ("vmap",) or bool(rule.get("random_drop_unknown"))
+    return rule.get("statistic") is not None or drops(rule) or action(rule) == "vmap" or \
+        bool(rule.get("random_drop_unknown"))
 
 
 def is_random_drop(rule: Rule) -> bool:
@@ -704,9 +716,6 @@ def is_random_drop(rule: Rule) -> bool:
     stat = rule.get("statistic")
     if not isinstance(stat, dict) or stat.get("mode") not in RANDOM_MODES and stat.get("source") != XT_STATISTIC["source"]:
         return False
-    if "target" in rule:  # iptables: targets are case-sensitive, a chain "drop" is not DROP
-        return rule["target"] in DROP_ACTIONS
-    verdict = rule.get("verdict")
-    if verdict == "vmap":
+    if action(rule) == "vmap" and "target" not in rule:
         return bool(stat.get("probability"))
-    return verdict in NFT_DROP_VERDICTS
+    return drops(rule)

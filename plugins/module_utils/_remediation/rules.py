@@ -31,7 +31,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BackupPart, Plan, RemediationError, Step, check_name, diff_entry, run)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import (
-    _random_source, _render, parse_iptables_save, parse_nft_json)
+    NFT_DROP_VERDICTS, _random_source, _render, parse_iptables_save, parse_nft_json)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target
 
 Rule = Dict[str, Any]
@@ -376,7 +376,7 @@ def selector_text(expr: List[Any]) -> str:
         if not isinstance(st, dict) or len(st) != 1:
             return "?"
         key, value = next(iter(st.items()))
-        if key in ("counter", "drop", "reject", "accept"):
+        if key in ("counter", "accept") + NFT_DROP_VERDICTS:
             continue
         if key == "match" and isinstance(value, dict) and _random_source(value.get("left")):
             continue
