@@ -1,6 +1,8 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure parsers for firewall rulesets: `iptables-save [-c]` text and `nft -j list ruleset` JSON.
+"""Firewall rulesets: parsers for `iptables-save [-c]` text and `nft -j list ruleset` JSON, what a drop and a random
+drop are, and the one reader of the live rulesets (read_live and the single-ruleset readers), whose texts and parses
+iptables_facts and random_drop both take.
 
 This module_utils is PRIVATE and should only be used by this collection.
 
@@ -12,10 +14,13 @@ raised on bad input.
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import INT_MAX, INT_MIN, ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import nft_tables
 
 Rule = Dict[str, Any]
 # What drops a packet: the one definition (iptables targets are case-sensitive: a user chain "drop" is not DROP).
@@ -719,3 +724,264 @@ def is_random_drop(rule: Rule) -> bool:
     if action(rule) == "vmap" and "target" not in rule:
         return bool(stat.get("probability"))
     return drops(rule)
+
+
+# --------------------------------------------------------------------------------------
+# the live rulesets: the one reader, for iptables_facts and random_drop alike
+# --------------------------------------------------------------------------------------
+
+IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")
+IPT_PREFIX = {"ipv4": "iptables", "ipv6": "ip6tables"}
+NFT_FAMILY = {"ipv4": "ip", "ipv6": "ip6"}
+COMMAND_TIMEOUT = 60
+CAP_NET_ADMIN = 12
+NO_ROOT, MISSING_BINARY, UNREADABLE = "no_root", "missing_binary", "unreadable"
+_INCOMPATIBLE = re.compile(r"^# Table `([^']+)' is incompatible", re.M)
+
+Job = Tuple[str, str, str, List[str]]  # (kind "save" or "nft", family, backend or table, argv)
+
+
+def save_argv(family: str, backend: str, table: Optional[str] = None) -> List[str]:
+    return ["%s-%s-save" % (IPT_PREFIX[family], backend), "-c"] + (["-t", table] if table else [])
+
+
+def nft_argv(family: str, table: str) -> List[str]:
+    return ["nft", "-j", "list", "table", family, table]
+
+
+class Saved:
+    """One ``<iptables|ip6tables>-<legacy|nft>-save -c`` output as read, and its parse."""
+
+    def __init__(self, family: str, backend: str, text: str, drops_only: bool = True, table: Optional[str] = None) -> None:
+        self.family, self.backend, self.text = family, backend, text
+        self.command = " ".join(save_argv(family, backend, table))
+        self.parsed = parse_iptables_save(text, family=family, backend=backend, source=self.command, drops_only=drops_only)
+
+
+class NativeTable:
+    """One native nftables table: its ``nft -j list table`` output as read, the JSON, and its parse."""
+
+    def __init__(self, family: str, name: str, text: str) -> None:
+        self.family, self.name, self.text = family, name, text
+        self.command = " ".join(nft_argv(family, name))
+        try:
+            self.data = json.loads(text or '{"nftables": []}')
+        except ValueError as exc:
+            raise ParseError(self.command, None, "not JSON: %s" % str(exc)[:80])
+        self.parsed = parse_nft_json(self.data, source=self.command)
+
+
+class LiveRulesets:
+    """What read_live read: iptables-save outputs, native nft tables (each with its parse), what could not be read."""
+
+    def __init__(self) -> None:
+        self.saves: List[Saved] = []
+        self.tables: List[NativeTable] = []
+        self.unread: List[Dict[str, Any]] = []
+        self.notes: List[str] = []
+        self.warnings: List[str] = []
+
+
+class ReadError(Exception):
+    """A live ruleset that could not be read: ``entry`` as in LiveRulesets.unread (cause, reason, ...)."""
+
+    def __init__(self, entry: Dict[str, Any]) -> None:
+        super(ReadError, self).__init__(entry["reason"])
+        self.entry = entry
+
+
+def _unread(job: Job, cause: str, reason: str) -> Dict[str, Any]:
+    kind, family, which, argv = job
+    return {"family": family, "backend": which if kind == "save" else "nft-native",
+            "table": which if kind == "nft" else None, "command": " ".join(argv), "cause": cause, "reason": reason}
+
+
+def _run_all(jobs: List[Job], unread: List[Dict[str, Any]]) -> Iterator[Tuple[Job, str]]:
+    """Start every command at once (the dumps overlap on several CPUs), then yield each output in order.
+
+    A command that is missing or fails is added to ``unread`` (see read_live); the other outputs are still returned.
+    Each output is read to at most _fileio.RULESET_MAX bytes within COMMAND_TIMEOUT seconds; past either, the
+    command is killed and its output is not read (``unread`` says which and why).
+    """
+    started = []
+    for job in jobs:
+        try:
+            started.append((job, _fileio.spawn(job[3])))
+        except FileNotFoundError:
+            unread.append(_unread(job, MISSING_BINARY, "%s is not installed (not found in PATH)" % job[3][0]))
+        except OSError as exc:
+            unread.append(_unread(job, UNREADABLE, "%s cannot be started: %s" % (job[3][0], exc.strerror)))
+    results = _fileio.run_bounded([proc for _job, proc in started], _fileio.RULESET_MAX, COMMAND_TIMEOUT)
+    for (job, _proc), res in zip(started, results):
+        if res.problem is not None or res.out is None:
+            unread.append(_unread(job, UNREADABLE, "%s %s" % (" ".join(job[3]), res.problem)))
+            continue
+        if res.returncode != 0:
+            lines = res.err.decode("utf-8", "replace").strip().splitlines()
+            last = lines[-1] if lines else ""
+            cause = NO_ROOT if "ermission denied" in last or "Operation not permitted" in last else UNREADABLE
+            unread.append(_unread(job, cause, "%s failed (exit %d): %s" % (" ".join(job[3]), res.returncode, last[:200])))
+            continue
+        yield job, res.out.decode("utf-8", "replace")
+
+
+def _one(job: Job) -> str:
+    unread: List[Dict[str, Any]] = []
+    for _job, output in _run_all([job], unread):
+        return output
+    raise ReadError(unread[0])
+
+
+def read_save(family: str, backend: str, drops_only: bool = True, table: Optional[str] = None) -> Saved:
+    """One iptables ruleset (of one ``table`` if given), read on its own; ReadError when it cannot be."""
+    argv = save_argv(family, backend, table)
+    return Saved(family, backend, _one(("save", family, backend, argv)), drops_only, table)
+
+
+def read_nft(family: str, table: str) -> NativeTable:
+    """One native nftables table; ReadError when it cannot be read."""
+    return NativeTable(family, table, _one(("nft", family, table, nft_argv(family, table))))
+
+
+def read_nft_listing(family: str, table: str) -> str:
+    """``nft -a list table`` text of one table (rules with their handles, for diffs and backups); ReadError."""
+    return _one(("nft", family, table, ["nft", "-a", "list", "table", family, table]))
+
+
+def opaque_drops(native: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """An ``unread`` entry (cause unreadable) per nft table holding rules that may drop at random but whose iptables
+    match nft does not name (``random_drop_unknown``, older nft): that part of the table cannot be read."""
+    out: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for parsed in native:
+        for rule in parsed.get("rules", []):
+            if rule.get("random_drop_unknown"):
+                out.setdefault((rule["family"], rule["table"]), []).append(rule)
+    return [{"family": family, "backend": "nft-native", "table": table, "command": "nft -j list table %s %s" % (family, table),
+             "cause": UNREADABLE,
+             "reason": "nft does not name the iptables-nft match of %d drop rule(s) in table %s %s (handles %s): whether "
+                       "they drop at random cannot be read (a newer nft names them)"
+                       % (len(rules), family, table, ", ".join(str(r.get("handle")) for r in rules[:10]))}
+            for (family, table), rules in out.items()]
+
+
+def _proc_text(path: str) -> Optional[str]:
+    try:
+        return _fileio.read_text(path, _fileio.PROC_MAX)
+    except _fileio.InputError:
+        return None
+
+
+def _net_admin() -> Optional[bool]:
+    """Whether this process has CAP_NET_ADMIN (root, or the capability), from /proc/self/status; None if unknown."""
+    status = _proc_text("/proc/self/status")
+    m = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status, re.M) if status is not None else None
+    return bool(int(m.group(1), 16) >> CAP_NET_ADMIN & 1) if m else None
+
+
+def _nf_tables_in_kernel() -> bool:
+    """Whether this kernel holds nf_tables: loaded as a module (/proc/modules) or built in (/sys/module)."""
+    modules = _proc_text("/proc/modules") or ""
+    return bool(re.search(r"^nf_tables ", modules, re.M)) or os.path.isdir("/sys/module/nf_tables")
+
+
+def nft_table_list(live: LiveRulesets) -> Optional[List[Tuple[str, str]]]:
+    """(family, name) of every nf_tables table here, or None when there is no nf_tables (said in ``live.notes``).
+
+    Over netlink (rtnetlink.nft_tables); when nf_tables does not answer there although the kernel holds it, with
+    ``nft -j list tables``; when that fails too, the nf_tables rulesets are one ``unread`` entry, never clean.
+    """
+    tables = nft_tables()
+    if tables is not None:
+        return tables
+    if not _nf_tables_in_kernel():
+        live.notes.append("nf_tables did not answer over netlink and is not in this kernel (not in /proc/modules nor "
+                          "/sys/module): no iptables-nft or native nftables table was looked for")
+        return None
+    job: Job = ("nft", "", "", ["nft", "-j", "list", "tables"])
+    try:
+        data = json.loads(_one(job))
+        items = data.get("nftables") if isinstance(data, dict) else None
+        tables = [(str(t["family"]), str(t["name"])) for t in (i.get("table") for i in items or [] if isinstance(i, dict))
+                  if isinstance(t, dict) and "family" in t and "name" in t]
+    except ReadError as exc:
+        live.unread.append(dict(exc.entry, family=None, backend="nft", table=None,
+                                reason="nf_tables did not answer over netlink, and %s" % exc.entry["reason"]))
+        return None
+    except ValueError as exc:
+        live.unread.append({"family": None, "backend": "nft", "table": None, "command": "nft -j list tables",
+                            "cause": UNREADABLE, "reason": "nf_tables did not answer over netlink, and nft -j list "
+                                                           "tables printed no JSON: %s" % str(exc)[:80]})
+        return None
+    live.notes.append("nf_tables did not answer over netlink: its tables were listed with nft -j list tables")
+    return tables
+
+
+def _any_table(family: str, table: str) -> bool:
+    return True
+
+
+def read_live(families: Tuple[str, ...] = ("ipv4", "ipv6"), backends: Tuple[str, ...] = ("legacy", "nft"),
+              native: Callable[[str, str], bool] = _any_table, drops_only: bool = True) -> LiveRulesets:
+    """Read and parse the live rulesets of this network namespace: the one reader behind iptables_facts and
+    random_drop (``drops_only``: see parse_iptables_save).
+
+    iptables: ``<iptables|ip6tables>-<legacy|nft>-save -c`` for each family in ``families`` and backend in
+    ``backends`` that holds tables (legacy: /proc/net/ip{,6}_tables_names; nft: the nf_tables tables named as
+    iptables names them, see nft_table_list). nftables: ``nft -j list table`` for each other table that
+    ``native(family, table)`` takes, and for each iptables-named table that iptables-nft-save calls incompatible
+    (it holds native nft rules; iptables' own rules in it show there as "xt" expressions) if its family is in
+    scope or ``native`` takes it. All commands run at once.
+
+    Whatever could not be read is in ``unread``: one entry per ruleset (``family``, ``backend``, ``table``,
+    ``command``, ``cause`` - no_root, missing_binary or unreadable - and ``reason``); the nft tables holding drop
+    rules nft cannot name are for the caller to judge (opaque_drops: all of them for the facts, those of the chains
+    in scope for a removal). Without CAP_NET_ADMIN nothing is read, and that is one entry with cause no_root. A
+    ruleset that does not parse raises ParseError.
+    """
+    live = LiveRulesets()
+    if _net_admin() is False:
+        live.unread.append({"family": None, "backend": None, "table": None, "command": None, "cause": NO_ROOT,
+                            "reason": "not root: reading the iptables and nftables rulesets needs root (CAP_NET_ADMIN); "
+                                      "this runs as uid %d without it" % os.geteuid()})
+        return live
+    tables = nft_table_list(live)
+    jobs: List[Job] = []
+    for family, names_file in (("ipv4", "/proc/net/ip_tables_names"), ("ipv6", "/proc/net/ip6_tables_names")):
+        nft_family = NFT_FAMILY[family]
+        legacy: List[str] = []
+        if family in families and "legacy" in backends:
+            try:
+                legacy = _fileio.read_text(names_file, _fileio.PROC_MAX).split()
+            except _fileio.InputError as exc:
+                if os.path.exists(names_file):  # a missing file: ip_tables is not loaded, there is no legacy table
+                    live.unread.append({"family": family, "backend": "legacy", "table": None, "command": None,
+                                        "cause": UNREADABLE, "reason": str(exc)})
+        ipt_nft = [n for f, n in tables or [] if f == nft_family and n in IPTABLES_NFT_TABLES]
+        wants_nft = family in families and "nft" in backends
+        if legacy:
+            jobs.append(("save", family, "legacy", save_argv(family, "legacy")))
+        # iptables-nft-save also tells which iptables-named tables hold native rules (incompatible)
+        if ipt_nft and (wants_nft or any(native(nft_family, n) for n in ipt_nft)):
+            jobs.append(("save", family, "nft", save_argv(family, "nft")))
+        if legacy and ipt_nft and wants_nft:
+            live.warnings.append("both iptables backends hold %s tables here: legacy %s, nft %s; both are read"
+                                 % (family, ", ".join(sorted(legacy)), ", ".join(sorted(ipt_nft))))
+    for fam, name in tables or []:
+        if not (fam in ("ip", "ip6") and name in IPTABLES_NFT_TABLES) and native(fam, name):
+            jobs.append(("nft", fam, name, nft_argv(fam, name)))
+    incompatible: List[Job] = []
+    for job, output in _run_all(jobs, live.unread):
+        kind, family, which, _argv = job
+        if kind == "nft":
+            live.tables.append(NativeTable(family, which, output))
+            continue
+        fam = NFT_FAMILY[family]
+        in_scope = family in families and which in backends
+        for name in _INCOMPATIBLE.findall(output):  # native nft rules in an iptables-named table
+            if in_scope or native(fam, name):
+                incompatible.append(("nft", fam, name, nft_argv(fam, name)))
+        if in_scope:
+            live.saves.append(Saved(family, which, output, drops_only))
+    for job, output in _run_all(incompatible, live.unread):
+        live.tables.append(NativeTable(job[1], job[2], output))
+    return live

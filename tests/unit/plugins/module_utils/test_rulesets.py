@@ -353,7 +353,7 @@ def test_iptables_nft_save_matches_native_nft_text() -> None:
 
 def test_rules_nft_cannot_name_make_their_table_unread() -> None:
     """Issue 14 item 2 with an older nft ({"xt": null}): the table is reported unread, never clean."""
-    from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import opaque_drops
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import opaque_drops
     data = {"nftables": [{"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 7,
                                    "expr": [{"xt": None}, {"drop": None}]}},
                          {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 8,
