@@ -98,7 +98,8 @@ class Collector:
 
     def __init__(self, proc_root: Optional[str] = None, interfaces: Optional[List[str]] = None,
                  ethtool: bool = True, tc_src: Optional[str] = None, iptables_src: Optional[str] = None,
-                 ip6tables_src: Optional[str] = None, nft_src: Optional[str] = None, rules: str = "all") -> None:
+                 ip6tables_src: Optional[str] = None, nft_src: Optional[str] = None, rules: str = "all",
+                 rules_format: str = "full") -> None:
         self.proc_root = proc_root
         self.live = proc_root is None
         self.interfaces = interfaces
@@ -108,6 +109,8 @@ class Collector:
         self.ip6tables_src = ip6tables_src
         self.nft_src = nft_src
         self.drops_only = rules == "drops"
+        # compact: the rules that can drop parsed in full, every rule listed (rules) as one line in rule_lines
+        self.compact = rules_format == "compact"
         self.warnings: List[str] = []
         self._netlink: Optional[Netlink] = None
         # drop_reasons: seconds between the two snapshots (set by the fact module), the recording, the target
@@ -234,14 +237,14 @@ class Collector:
             return self._rulesets_from_files()
         if not self.live:
             raise Unavailable("rulesets are not in /proc: give saved iptables-save -c / nft -j output as src")
-        live = _rulesets.read_live(drops_only=self.drops_only)
+        live = _rulesets.read_live(drops_only=self.drops_only or self.compact, lines=self.compact)
         self.warnings.extend(live.warnings)
         rulesets: List[Dict[str, Any]] = [saved.parsed for saved in live.saves]
         native = [table.parsed for table in live.tables]
         live.unread.extend(_rulesets.opaque_drops(native))
         if native:
             rulesets.append(_merge_nft(native))
-        out = _summarise(rulesets, live.notes, self.drops_only)
+        out = _summarise(rulesets, live.notes, self.drops_only, self.compact)
         out.update(complete=not live.unread, unread=live.unread)
         self.warnings.extend("rulesets not read (%s): %s" % (u["cause"], u["reason"]) for u in live.unread)
         if live.unread and not live.saves and not live.tables:
@@ -253,10 +256,10 @@ class Collector:
         for path, family in ((self.iptables_src, "ipv4"), (self.ip6tables_src, "ipv6")):
             if path:
                 rulesets.append(_rulesets.parse_iptables_save(_read(path, RULESET_MAX), family=family, backend="saved", source=path,
-                                                              drops_only=self.drops_only))
+                                                              drops_only=self.drops_only or self.compact, as_lines=self.compact))
         if self.nft_src:
             rulesets.append(_rulesets.parse_nft_json(_read(self.nft_src, RULESET_MAX), source=self.nft_src))
-        out = _summarise(rulesets, [], self.drops_only)
+        out = _summarise(rulesets, [], self.drops_only, self.compact)
         out.update(complete=True, unread=[])
         return out
 
@@ -342,24 +345,49 @@ def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     return merged
 
 
-def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: bool = False) -> Dict[str, Any]:
-    """Every rule once, in ``rules``; the rulesets keep tables, chains, policies and rule counts."""
+def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: bool = False,
+               compact: bool = False) -> Dict[str, Any]:
+    """Every rule once, in ``rules``; the rulesets keep tables, chains, policies and rule counts.
+
+    ``compact``: ``rules`` holds the rules that can drop (as with drops_only), and ``rule_lines`` every rule listed
+    (all, or with drops_only those that can drop), one line each, grouped by family, backend, table and chain.
+    """
     rules: List[Dict[str, Any]] = []
+    lines: List[Dict[str, Any]] = []
     count = 0
     for rs in rulesets:
         if isinstance(rs.get("tables"), dict):  # iptables-save: rules per table
-            for table in rs["tables"].values():
+            for name, table in rs["tables"].items():
                 rules.extend(table.pop("rules", []))
                 count += table.get("rule_count", 0)
+                for chain, chain_lines in table.pop("lines", {}).items():
+                    if drops_only:
+                        chain_lines = [_rulesets.compact_line(r) for r in rules if r["table"] == name and r["chain"] == chain
+                                       and r["family"] == rs["family"] and r["backend"] == rs["backend"]]
+                    if chain_lines:
+                        lines.append({"family": rs["family"], "backend": rs["backend"], "table": name, "chain": chain,
+                                      "rules": chain_lines})
         else:
             native = rs.pop("rules", [])
             count += len(native)
-            rules.extend(r for r in native if not drops_only or _rulesets.can_drop(r))
-    return {
+            listed = [r for r in native if not drops_only or _rulesets.can_drop(r)]
+            if compact:
+                by_chain: Dict[Any, List[str]] = {}
+                for r in listed:
+                    by_chain.setdefault((r["family"], r["table"], r["chain"]), []).append(_rulesets.compact_line(r))
+                lines.extend({"family": f, "backend": "nft-native", "table": t, "chain": c, "rules": chain_lines}
+                             for (f, t, c), chain_lines in by_chain.items())
+                listed = [r for r in listed if _rulesets.can_drop(r)]
+            rules.extend(listed)
+    out = {
         "rulesets": rulesets,
         "rules": rules,
         "rules_listed": "drops" if drops_only else "all",
+        "rules_format": "compact" if compact else "full",
         "random_drop_rules": [r for r in rules if r.get("random_drop")],
         "rule_count": count,
         "notes": notes,
     }
+    if compact:
+        out["rule_lines"] = lines
+    return out

@@ -218,7 +218,7 @@ def _ipt_statistic(matches: List[Dict[str, Any]], source: str, lineno: int) -> O
 
 def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: str = "legacy",
                         source: str = "iptables-save", default_table: str = "filter",
-                        drops_only: bool = False) -> Dict[str, Any]:
+                        drops_only: bool = False, as_lines: bool = False) -> Dict[str, Any]:
     """`iptables-save [-c]` / `ip6tables-save` / `iptables-nft-save` text -> ruleset dict.
 
     Returns {"family", "backend", "tables": {table: {"chains": {chain: {"policy": "ACCEPT"|"DROP"|None,
@@ -236,6 +236,9 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
     DROP, REJECT or a statistic match (a superset, checked before the rule is split, so that the
     many ACCEPT/jump rules of a large ruleset cost almost nothing). Positions stay the true ones,
     and each table's ``rule_count`` counts every rule.
+
+    With ``as_lines``, each table also has ``lines``: {chain: [rule line, ...]} for every rule, drops_only or not, each
+    as compact_line writes it (the compact form of ``rules: all``).
     """
     tables: Dict[str, Dict[str, Any]] = {}
     table: Optional[Dict[str, Any]] = None
@@ -244,7 +247,10 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
     positions: Dict[Tuple[str, str], int] = {}
 
     def open_table(name: str) -> Dict[str, Any]:
-        return tables.setdefault(name, {"chains": {}, "rules": [], "rule_count": 0})
+        table = {"chains": {}, "rules": [], "rule_count": 0}
+        if as_lines:
+            table["lines"] = {}
+        return tables.setdefault(name, table)
 
     lines = to_text(text, source).splitlines()
     skip_to = 0
@@ -292,6 +298,9 @@ def parse_iptables_save(text: Union[str, bytes], family: str = "ipv4", backend: 
         current["chains"].setdefault(chain, {"policy": None, "builtin": False, "packets": 0, "bytes": 0})
         position = positions[(table_name, chain)] = positions.get((table_name, chain), 0) + 1
         current["rule_count"] = current.get("rule_count", 0) + 1
+        if as_lines:
+            current["lines"].setdefault(chain, []).append(
+                "[%s:%s] %s" % (prefix.group(1), prefix.group(2), spec) if prefix else spec)
         if drops_only and "statistic" not in spec and not any(a in spec for a in DROP_ACTIONS):
             continue
         if '"' in spec or "'" in spec or "\\" in spec:
@@ -691,6 +700,13 @@ def _parse_nft(data: Any, source: str) -> Dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
+def compact_line(rule: Rule) -> str:
+    """One rule in the compact form: ``[packets:bytes] spec`` (the spec as parsed, without counters), or the spec
+    alone when the rule has no counter; parse_iptables_save writes its ``lines`` the same way."""
+    counters = rule.get("counters")
+    return "[%s:%s] %s" % (counters["packets"], counters["bytes"], rule["spec"]) if counters else rule["spec"]
+
+
 def action(rule: Rule) -> Optional[str]:
     """What the rule does with a packet it matches: its iptables target (-j/-g), or its nft verdict."""
     return rule.get("target") if "target" in rule else rule.get("verdict")
@@ -752,10 +768,12 @@ def nft_argv(family: str, table: str) -> List[str]:
 class Saved:
     """One ``<iptables|ip6tables>-<legacy|nft>-save -c`` output as read, and its parse."""
 
-    def __init__(self, family: str, backend: str, text: str, drops_only: bool = True, table: Optional[str] = None) -> None:
+    def __init__(self, family: str, backend: str, text: str, drops_only: bool = True, table: Optional[str] = None,
+                 lines: bool = False) -> None:
         self.family, self.backend, self.text = family, backend, text
         self.command = " ".join(save_argv(family, backend, table))
-        self.parsed = parse_iptables_save(text, family=family, backend=backend, source=self.command, drops_only=drops_only)
+        self.parsed = parse_iptables_save(text, family=family, backend=backend, source=self.command, drops_only=drops_only,
+                                          as_lines=lines)
 
 
 class NativeTable:
@@ -921,9 +939,10 @@ def _any_table(family: str, table: str) -> bool:
 
 
 def read_live(families: Tuple[str, ...] = ("ipv4", "ipv6"), backends: Tuple[str, ...] = ("legacy", "nft"),
-              native: Callable[[str, str], bool] = _any_table, drops_only: bool = True) -> LiveRulesets:
+              native: Callable[[str, str], bool] = _any_table, drops_only: bool = True,
+              lines: bool = False) -> LiveRulesets:
     """Read and parse the live rulesets of this network namespace: the one reader behind iptables_facts and
-    random_drop (``drops_only``: see parse_iptables_save).
+    random_drop (``drops_only``, ``lines``: see parse_iptables_save's drops_only and as_lines).
 
     iptables: ``<iptables|ip6tables>-<legacy|nft>-save -c`` for each family in ``families`` and backend in
     ``backends`` that holds tables (legacy: /proc/net/ip{,6}_tables_names; nft: the nf_tables tables named as
@@ -981,7 +1000,7 @@ def read_live(families: Tuple[str, ...] = ("ipv4", "ipv6"), backends: Tuple[str,
             if in_scope or native(fam, name):
                 incompatible.append(("nft", fam, name, nft_argv(fam, name)))
         if in_scope:
-            live.saves.append(Saved(family, which, output, drops_only))
+            live.saves.append(Saved(family, which, output, drops_only, lines=lines))
     for job, output in _run_all(incompatible, live.unread):
         live.tables.append(NativeTable(job[1], job[2], output))
     return live
