@@ -68,7 +68,7 @@ ansible_facts:
                   in milliseconds, rate in bit/s, limit, correlations, loss models, slot, seed; what is off is null);
                   tbf and fifo options likewise; other kinds' options are their words (O(src)) or their size.
                 - C(stats) has C(bytes), C(packets), C(drops), C(overlimits), C(requeues), C(backlog_bytes),
-                  C(backlog_packets) and C(qlen) (the same number: packets in the queue); null when O(src) was saved
+                  C(backlog_packets) and C(qlen) (the same number, packets in the queue); null when O(src) was saved
                   without C(-s).
               type: list
               elements: dict

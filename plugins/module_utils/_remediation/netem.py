@@ -53,8 +53,8 @@ def tc_restore_command(row: Dict[str, Any]) -> str:
         where = "root"
     else:
         where = "parent %s" % row["parent"]
-    return "tc qdisc replace dev %s %s handle %s netem %s" % (row["interface"], where, row["handle"],
-                                                                " ".join(words(row["options"])))
+    options = " ".join(words(row["options"]))
+    return "tc qdisc replace dev %s %s handle %s netem %s" % (row["interface"], where, row["handle"], options)
 
 
 # --------------------------------------------------------------------------------------------------
