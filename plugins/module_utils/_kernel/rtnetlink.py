@@ -1,11 +1,14 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Links and qdiscs of the current network namespace, and its nf_tables tables, over netlink.
+"""Netlink, the one owner of its wire format: the attribute walk and pack, the dump and request loops (with the
+kernel's extended-ack messages), tc handles formatted and parsed; and the links of the current network namespace,
+its nf_tables tables, and driver statistics over the ethtool ioctl.
 
-Each is one dump on a plain AF_NETLINK socket, its messages decoded here from their raw bytes - the same
+Each read is one dump on a plain AF_NETLINK socket, its messages decoded from their raw bytes - the same
 whatever Python libraries the target has. (pyroute2 did the dumps before; importing it loads every one of its
 submodules, about 0.1-0.2 s of CPU per module run, more than all the reading costs; and its own netem decoder
-stops at TCA_NETEM_RATE and differs between versions.)
+stops at TCA_NETEM_RATE and differs between versions.) Qdisc messages are _kernel.tc's, netem options
+_kernel.netem's, both built on this module.
 
 This module_utils is PRIVATE and should only be used by this collection.
 """
