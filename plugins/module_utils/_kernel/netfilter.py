@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import INT_MAX, INT_MIN, ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.features import kernel_has
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import nft_tables
 
 Rule = Dict[str, Any]
@@ -915,42 +916,37 @@ def _net_admin() -> Optional[bool]:
     return bool(int(m.group(1), 16) >> CAP_NET_ADMIN & 1) if m else None
 
 
-def _nf_tables_in_kernel() -> bool:
-    """Whether this kernel holds nf_tables: loaded as a module (/proc/modules) or built in (/sys/module)."""
-    modules = _proc_text("/proc/modules") or ""
-    return bool(re.search(r"^nf_tables ", modules, re.M)) or os.path.isdir("/sys/module/nf_tables")
-
-
 def nft_table_list(live: LiveRulesets) -> Optional[List[Tuple[str, str]]]:
-    """(family, name) of every nf_tables table here, or None when there is no nf_tables (said in ``live.notes``).
+    """(family, name) of every nf_tables table here, or None when there are none to read (``live.notes`` says why)
+    or they cannot be listed (one ``live.unread`` entry: never taken as clean).
 
-    Over netlink (rtnetlink.nft_tables); when nf_tables does not answer there although the kernel holds it, with
-    ``nft -j list tables``; when that fails too, the nf_tables rulesets are one ``unread`` entry, never clean.
+    Over netlink (rtnetlink.nft_tables). When nf_tables does not answer there, with ``nft -j list tables``: nft
+    saying nf_tables is not supported, or nft missing on a kernel whose config has no nf_tables, means there is none.
     """
     tables = nft_tables()
     if tables is not None:
         return tables
-    if not _nf_tables_in_kernel():
-        live.notes.append("nf_tables did not answer over netlink and is not in this kernel (not in /proc/modules nor "
-                          "/sys/module): no iptables-nft or native nftables table was looked for")
-        return None
     job: Job = ("nft", "", "", ["nft", "-j", "list", "tables"])
-    try:
-        data = json.loads(_one(job))
+    unread: List[Dict[str, Any]] = []
+    for _job, output in _run_all([job], unread):
+        try:
+            data = json.loads(output or '{"nftables": []}')
+        except ValueError as exc:
+            unread.append(_unread(job, UNREADABLE, "nft -j list tables printed no JSON: %s" % str(exc)[:80]))
+            break
         items = data.get("nftables") if isinstance(data, dict) else None
-        tables = [(str(t["family"]), str(t["name"])) for t in (i.get("table") for i in items or [] if isinstance(i, dict))
-                  if isinstance(t, dict) and "family" in t and "name" in t]
-    except ReadError as exc:
-        live.unread.append(dict(exc.entry, family=None, backend="nft", table=None,
-                                reason="nf_tables did not answer over netlink, and %s" % exc.entry["reason"]))
+        live.notes.append("nf_tables did not answer over netlink: its tables were listed with nft -j list tables")
+        return [(str(t["family"]), str(t["name"])) for t in (i.get("table") for i in items or [] if isinstance(i, dict))
+                if isinstance(t, dict) and "family" in t and "name" in t]
+    entry = unread[0]
+    if "not supported" in entry["reason"] or entry["cause"] == MISSING_BINARY and kernel_has("NF_TABLES", "nf_tables") is False:
+        live.notes.append("nf_tables did not answer over netlink and this kernel has none (%s): no iptables-nft or native "
+                          "nftables table was looked for" % entry["reason"])
         return None
-    except ValueError as exc:
-        live.unread.append({"family": None, "backend": "nft", "table": None, "command": "nft -j list tables",
-                            "cause": UNREADABLE, "reason": "nf_tables did not answer over netlink, and nft -j list "
-                                                           "tables printed no JSON: %s" % str(exc)[:80]})
-        return None
-    live.notes.append("nf_tables did not answer over netlink: its tables were listed with nft -j list tables")
-    return tables
+    live.unread.append(dict(entry, family=None, backend="nft", table=None,
+                            reason="nf_tables did not answer over netlink, and its tables could not be listed: %s"
+                                   % entry["reason"]))
+    return None
 
 
 def _any_table(family: str, table: str) -> bool:

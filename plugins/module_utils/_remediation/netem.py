@@ -19,13 +19,13 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import errno
-import gzip
 import json
 import os
 import re
 import socket
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.features import kernel_has
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netem import (
     NETEM_KEYS, UINT32_MAX, decode_netem_options, encode_netem_options, percent, rate_bps, time_ms, words)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import (
@@ -250,32 +250,7 @@ def tc_request(msg_type: int, flags: int, ifindex: int, handle: int, parent: int
 
 def netem_support() -> Optional[bool]:
     """Whether this kernel has netem: True, False, or None when it cannot be told without trying."""
-    if os.path.isdir("/sys/module/sch_netem"):
-        return True
-    release = os.uname().release
-    config = None
-    for path in ("/proc/config.gz", "/boot/config-%s" % release):
-        try:
-            opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rt") as handle:  # type: ignore[operator]
-                config = handle.read()
-            break
-        except OSError:
-            continue
-    if config is not None:
-        if re.search(r"^CONFIG_NET_SCH_NETEM=[ym]$", config, re.M):
-            return True
-        if re.search(r"^# CONFIG_NET_SCH_NETEM is not set$", config, re.M):
-            return False
-    moddir = "/lib/modules/%s" % release
-    for name in ("modules.builtin", "modules.dep"):
-        try:
-            with open(os.path.join(moddir, name)) as handle:
-                if re.search(r"(^|/)sch_netem\.ko", handle.read(), re.M):
-                    return True
-        except OSError:
-            continue
-    return False if os.path.isdir(moddir) else None
+    return kernel_has("NET_SCH_NETEM", "sch_netem")
 
 
 # --------------------------------------------------------------------------------------------------
