@@ -14,9 +14,9 @@ from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = yaml.safe_load(read(os.path.join(HERE, "cases", "netem_table.yml")))
-UNITS = {"time_us": lambda t: netem.time_ms(t), "time_ms": lambda t: netem.time_ms(t, bare="ms"),
-         "rate": lambda t: netem.rate_bps(t), "rate_bare": lambda t: netem.rate_bps(t, bare=True),
-         "percent": lambda t: netem.percent(t), "percent_bare": lambda t: netem.percent(t, sign=False)}
+UNITS = {"time_us": netem.time_ms, "time_ms": lambda t: netem.time_ms(t, bare="ms"),
+         "rate": netem.rate_bps, "rate_bare": lambda t: netem.rate_bps(t, bare=True),
+         "percent": netem.percent, "percent_bare": lambda t: netem.percent(t, sign=False)}
 
 
 def words_of(text: str) -> netem.Words:
