@@ -747,9 +747,11 @@ def plan_present(target: Target, v: Dict[str, Any]) -> Plan:
 def _plan_present_native(target: Target, v: Dict[str, Any]) -> Plan:
     plan = Plan(target)
     family, table, chain = NFT_FAMILY[v["family"]], v["table"], v["chain"]
-    tables = nft_table_list(LiveRulesets())
+    live = LiveRulesets()
+    tables = nft_table_list(live)
     if tables is None:
-        raise RemediationError("nf_tables is not available here (no netlink answer)")
+        raise RemediationError("nf_tables is not available here: %s" % "; ".join(
+            [u["reason"] for u in live.unread] + live.notes))
     exists = (family, table) in tables
     current: Optional[NftTable] = None
     listing = ""
