@@ -5,13 +5,17 @@ Not a test. Run as root from the repository (after scripts/test or scripts/diagn
 
 In one run, in the same namespace, it times (median of --runs, after a warm-up):
   facts   the collection packetloss_facts runs (every layer, in-process: what the module does after start-up),
-          with rules: all (every rule parsed and listed) and rules: drops (facts_drops; what the roles use)
-  module  the whole module process (python start-up, imports, collection, JSON out), as Ansible runs it
+          with rules: all (every rule parsed and listed), rules: drops (facts_drops; what the roles use) and
+          rules: all with rules_format: compact (facts_compact)
+  module  the whole packetloss_facts module process (python start-up, imports, collection, JSON out), as Ansible
+          runs it, with rules: all and rules: drops
+  ipt     the whole iptables_facts module process: rules: all (ipt_full), rules: all with rules_format: compact
+          (ipt_compact), rules: drops (ipt_drops)
   cli     the seed's walk: spawn tc -s qdisc, ip -s link, netstat -s, sysctl (conntrack count/max),
           iptables-save -c, ip6tables-save -c and nft -j list ruleset, and parse their text into the same kind
           of data (the rulesets with this collection's own parsers, the rest with small line parsers)
   floor   iptables-save -c plus ip6tables-save -c alone, unparsed: the irreducible cost
-and prints the ratios cli/facts (goal >= 3) and facts/floor (goal <= 1.3).
+and prints the ratios cli/facts, cli/ipt_compact (goal >= 3) and facts_drops/floor (goal <= 1.3).
 """
 from __future__ import annotations
 
@@ -91,16 +95,19 @@ def timed(fn, runs: int) -> list:
     return samples
 
 
-def module_process(runs: int, rules: str) -> list:
+def module_process(runs: int, rules: str, module: str = "packetloss_facts", rules_format: str = "full") -> list:
     args = os.path.join(tempfile.mkdtemp(), "args.json")
     with open(args, "w") as handle:
-        json.dump({"ANSIBLE_MODULE_ARGS": {"netns": NS, "rules": rules}}, handle)
+        json.dump({"ANSIBLE_MODULE_ARGS": {"netns": NS, "rules": rules, "rules_format": rules_format}}, handle)
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".ansible", "collections"))
-    argv = [sys.executable, os.path.join(ROOT, "plugins", "modules", "packetloss_facts.py"), args]
+    argv = [sys.executable, os.path.join(ROOT, "plugins", "modules", module + ".py"), args]
 
     def once():
         proc = subprocess.run(argv, stdout=subprocess.PIPE, env=env, check=True)
-        assert json.loads(proc.stdout)["ansible_facts"]["packetloss"]["iptables"]["rule_count"] > 0
+        ipt = json.loads(proc.stdout)["ansible_facts"]["packetloss"]["iptables"]
+        assert ipt["rule_count"] > 0 and ipt["random_drop_rules"]
+        if rules_format == "compact":
+            assert sum(len(g["rules"]) for g in ipt["rule_lines"]) == ipt["rule_count"]
 
     return timed(once, runs)
 
@@ -118,14 +125,20 @@ def main() -> None:
         with entered(target):
             facts = timed(lambda: Collector().collect(target, list(LAYERS)), opts.runs)
             drops = timed(lambda: Collector(rules="drops").collect(target, list(LAYERS)), opts.runs)
+            compact = timed(lambda: Collector(rules_format="compact").collect(target, list(LAYERS)), opts.runs)
             sample = Collector().collect(target, list(LAYERS))
             cli = timed(lambda: cli_walk(prefix), opts.runs)
             flo = timed(lambda: floor(prefix), opts.runs)
         module = module_process(opts.runs, "all")
         module_drops = module_process(opts.runs, "drops")
+        ipt_full = module_process(opts.runs, "all", "iptables_facts")
+        ipt_compact = module_process(opts.runs, "all", "iptables_facts", "compact")
+        ipt_drops = module_process(opts.runs, "drops", "iptables_facts")
     finally:
         subprocess.run(["ip", "netns", "del", NS], check=False)
-    samples = {"facts": facts, "facts_drops": drops, "module": module, "module_drops": module_drops, "cli": cli, "floor": flo}
+    samples = {"facts": facts, "facts_drops": drops, "facts_compact": compact, "module": module,
+               "module_drops": module_drops, "ipt_full": ipt_full, "ipt_compact": ipt_compact, "ipt_drops": ipt_drops,
+               "cli": cli, "floor": flo}
     med = dict((k, statistics.median(v)) for k, v in samples.items())
     print("rules in the namespace: %d (%s backend), rules read: %d, random drops found: %d"
           % (opts.rules + 1, opts.backend, sample["iptables"]["rule_count"], len(sample["iptables"]["random_drop_rules"])))
@@ -137,6 +150,11 @@ def main() -> None:
     print("ratio facts_drops/floor      %.2f  (goal <= 1.3)" % (med["facts_drops"] / med["floor"]))
     print("ratio cli/module             %.2f  (whole module process, rules: all)" % (med["cli"] / med["module"]))
     print("ratio cli/module_drops       %.2f  (whole module process, rules: drops)" % (med["cli"] / med["module_drops"]))
+    print("ratio cli/ipt_full           %.2f  (whole iptables_facts process, rules: all)" % (med["cli"] / med["ipt_full"]))
+    print("ratio cli/ipt_compact        %.2f  (goal >= 3: whole iptables_facts process, rules: all, compact)"
+          % (med["cli"] / med["ipt_compact"]))
+    print("ratio cli/ipt_drops          %.2f  (whole iptables_facts process, rules: drops)" % (med["cli"] / med["ipt_drops"]))
+    print("ratio facts_compact/floor    %.2f" % (med["facts_compact"] / med["floor"]))
 
 
 if __name__ == "__main__":

@@ -73,4 +73,17 @@ options:
     type: str
     choices: [all, drops]
     default: all
+  rules_format:
+    description:
+      - The form of the rules listed. C(full) lists each rule in C(iptables.rules) as a dictionary with every key
+        (matches, counters, statistic, ...).
+      - C(compact) is for rulesets of many thousand rules (kube-proxy nodes). C(iptables.rules) then holds only the
+        rules that can drop, as full dictionaries (what O(rules=drops) lists, all the analysis and reports use), and
+        C(iptables.rule_lines) holds every rule that O(rules) selects as one line of text, C([packets:bytes] spec)
+        (the spec as C(iptables-save) prints it after C(-A CHAIN), or nft's rule text), in lists per family,
+        backend, table and chain; a rule's position is its place in its list. The result is several times smaller
+        and faster to return than 10,000 dictionaries.
+    type: str
+    choices: [full, compact]
+    default: full
 """

@@ -43,6 +43,10 @@ EXAMPLES = r"""
   netdiag.packetloss.iptables_facts:
     container: nginx
 
+- name: Every rule of a kube-proxy node, compact (the rules that can drop stay dictionaries)
+  netdiag.packetloss.iptables_facts:
+    rules_format: compact
+
 - name: Random-drop rules, with their hit counters
   ansible.builtin.debug:
     msg: "{{ ansible_facts.packetloss.iptables.random_drop_rules | map(attribute='spec') }}"
@@ -88,6 +92,34 @@ ansible_facts:
             complete:
               description: True when every ruleset that exists here was read (always true for O(src)).
               type: bool
+            rules:
+              description:
+                - The rules, flat, each a dictionary (C(family), C(backend), C(table), C(chain), C(position), C(spec),
+                  C(target) or C(verdict), C(matches), C(counters), C(statistic), C(random_drop), ...).
+                - Every rule with O(rules=all) and O(rules_format=full); the rules that can drop with O(rules=drops) or
+                  O(rules_format=compact).
+              type: list
+              elements: dict
+            rules_listed:
+              description: V(all) or V(drops), what C(rules) lists (with O(rules_format=compact), V(drops) unless O(rules=all)).
+              type: str
+            rules_format:
+              description: V(full) or V(compact), as asked by O(rules_format).
+              type: str
+            rule_lines:
+              description:
+                - With O(rules_format=compact) only, every rule that O(rules) selects as text, in one entry per chain
+                  with C(family), C(backend), C(table), C(chain) and C(rules), the chain's rules in order (a rule's
+                  position is its index plus one), each C([packets:bytes] spec), or the spec alone for a rule without
+                  a counter.
+                - On a kube-proxy node of 10,000 rules this returns about three times faster than O(rules_format=full)
+                  in the whole module run (docs/fleet.md has the numbers).
+              type: list
+              elements: dict
+              returned: with O(rules_format=compact)
+              sample:
+                - {family: ipv4, backend: nft, table: filter, chain: INPUT,
+                   rules: ["[12:720] -p tcp -m tcp --dport 22 -j ACCEPT", "[3:180] -m statistic --mode random --probability 0.30000000000 -j DROP"]}
             unread:
               description:
                 - One entry per ruleset that could not be read, with C(family) (V(ipv4), V(ipv6), an nftables family,
@@ -123,7 +155,8 @@ def _is_json(path: str) -> bool:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(FACT_ARGS, src=dict(type="path"), src_family=dict(type="str", choices=["ipv4", "ipv6"], default="ipv4"),
-                           rules=dict(type="str", choices=["all", "drops"], default="all")),
+                           rules=dict(type="str", choices=["all", "drops"], default="all"),
+                           rules_format=dict(type="str", choices=["full", "compact"], default="full")),
         mutually_exclusive=[("netns", "container"), ("src", "netns"), ("src", "container")],
         supports_check_mode=True,
     )
@@ -135,7 +168,7 @@ def main() -> None:
         except InputError as exc:
             module.fail_json(msg="cannot read src %s" % exc)
         kwargs[key] = p["src"]
-    run(module, ["iptables"], Collector(proc_root=p["proc_root"], rules=p["rules"], **kwargs))
+    run(module, ["iptables"], Collector(proc_root=p["proc_root"], rules=p["rules"], rules_format=p["rules_format"], **kwargs))
 
 
 if __name__ == "__main__":

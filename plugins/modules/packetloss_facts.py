@@ -174,6 +174,7 @@ def main() -> None:
             namespaces=dict(type="list", elements="str", default=[]),
             ethtool=dict(type="bool", default=True),
             rules=dict(type="str", choices=["all", "drops"], default="all"),
+            rules_format=dict(type="str", choices=["full", "compact"], default="full"),
             interval=dict(type="float", default=0),
             drop_reasons_hold=dict(type="float"),
             drop_reasons_instance=dict(type="str"),
@@ -187,7 +188,7 @@ def main() -> None:
         module.fail_json(msg="unknown gather_subset value(s): %s (valid: all, %s, and !name)" % (", ".join(bad), ", ".join(LAYERS)))
     p = module.params
     run(module, layer_names(p["gather_subset"]),
-        Collector(proc_root=p["proc_root"], interfaces=p["interfaces"], ethtool=p["ethtool"], rules=p["rules"]))
+        Collector(proc_root=p["proc_root"], interfaces=p["interfaces"], ethtool=p["ethtool"], rules=p["rules"], rules_format=p["rules_format"]))
 
 
 if __name__ == "__main__":

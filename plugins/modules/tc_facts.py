@@ -55,6 +55,24 @@ ansible_facts:
               O(src) the layer is unavailable, as qdiscs are given over netlink only, never in C(/proc).
           type: dict
           returned: always
+          contains:
+            qdiscs:
+              description:
+                - One row per qdisc, of the same shape whether read over netlink or from a saved O(src).
+                - C(interface), C(ifindex) (null from O(src)), C(kind), C(handle) (V(8001:), V(1:10)), C(parent)
+                  (V(root), V(ingress) or the parent class as C(MAJOR:MINOR) in hex, V(0:1) for what C(tc) prints
+                  as V(:1)), C(root) (true for the root qdisc), C(refcnt) (as C(tc) prints it; null over netlink),
+                  C(options), C(stats) and C(line) (the qdisc as C(tc qdisc show) prints it; over netlink, its kind,
+                  handle, device, parent and, for netem, its options).
+                - C(options) of netem are decoded (loss, duplicate, corrupt and reorder in percent, delay and jitter
+                  in milliseconds, rate in bit/s, limit, correlations, loss models, slot, seed; what is off is null);
+                  tbf and fifo options likewise; other kinds' options are their words (O(src)) or their size.
+                - C(stats) has C(bytes), C(packets), C(drops), C(overlimits), C(requeues), C(backlog_bytes),
+                  C(backlog_packets) and C(qlen) (the same number, packets in the queue); null when O(src) was saved
+                  without C(-s).
+              type: list
+              elements: dict
+              returned: when available
           sample:
             available: true
             source: netlink
@@ -65,8 +83,11 @@ ansible_facts:
                 handle: "8001:"
                 parent: root
                 root: true
-                options: {limit: 1000, loss: 30.0, delay_ms: 0.0, jitter_ms: 0.0, duplicate: 0.0}
-                stats: {bytes: 56178, packets: 191, drops: 82, overlimits: 0, requeues: 0, backlog_bytes: 0, qlen: 0}
+                refcnt: null
+                options: {limit: 1000, loss: 30.0, loss_model: random, delay_ms: null, jitter_ms: null, duplicate: null}
+                stats: {bytes: 56178, packets: 191, drops: 82, overlimits: 0, requeues: 0, backlog_bytes: 0,
+                        backlog_packets: 0, qlen: 0}
+                line: "qdisc netem 8001: dev eth0 root limit 1000 loss 30%"
 collected_at:
   description: When the collection started (UTC, ISO 8601).
   type: str

@@ -16,6 +16,7 @@ from pyroute2 import IPRoute
 
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _netlink  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import read_qdiscs  # noqa: E402
 
 QUEUE_FIELDS = {"qlen": "qlen", "backlog": "backlog_bytes", "drops": "drops", "requeues": "requeues",
                 "overlimits": "overlimits"}
@@ -95,12 +96,12 @@ def compare(theirs: object, before: object, after: object, where: str, diffs: li
 
 def main() -> None:
     first = _netlink.Netlink()
-    links_before, qdiscs_before = first.links(), first.qdiscs()
+    links_before, qdiscs_before = first.links(), read_qdiscs(first)
     with IPRoute() as ipr:
         links = oracle_links(ipr)
         qdiscs = oracle_qdiscs(ipr, dict((row["ifindex"], name) for name, row in links.items()))
     second = _netlink.Netlink()
-    our_links, our_qdiscs = second.links(), second.qdiscs()
+    our_links, our_qdiscs = second.links(), read_qdiscs(second)
     diffs: list = []
     if sorted(links) != sorted(our_links):
         diffs.append("links: %s, pyroute2 %s" % (sorted(our_links), sorted(links)))

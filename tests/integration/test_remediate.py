@@ -329,6 +329,7 @@ def test_qdisc_requests_reach_this_kernel(netns: str) -> None:
     sys.path.insert(0, os.path.join(ROOT, ".ansible", "collections"))
     from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as rn
     from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import read_qdiscs
     from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import entered, netns_target
     ifname = veth(netns)
     with entered(netns_target(netns)):
@@ -337,7 +338,7 @@ def test_qdisc_requests_reach_this_kernel(netns: str) -> None:
         rn.tc_request(rn.RTM_NEWQDISC, rn.NLM_F_CREATE | rn.NLM_F_REPLACE | rn.NLM_F_EXCL, index, 0, rn.TC_H_ROOT,
                       "pfifo", struct.pack("=I", 77))
         with Netlink() as nl:
-            root = [q for q in nl.qdiscs([ifname]) if q["root"]][0]
+            root = [q for q in read_qdiscs(nl, [ifname]) if q["root"]][0]
         assert root["kind"] == "pfifo" and root["options"] == {"limit": 77}
         with pytest.raises(rn.TcError) as err:
             rn.tc_request(rn.RTM_NEWQDISC, rn.NLM_F_CREATE | rn.NLM_F_EXCL, index, 0x10000, rn.TC_H_ROOT, "pfifo",
@@ -350,7 +351,7 @@ def test_qdisc_requests_reach_this_kernel(netns: str) -> None:
             assert err.value.code == 2 and "kind is unknown" in err.value.kernel_msg
         rn.tc_request(rn.RTM_DELQDISC, 0, index, rn.parse_handle(root["handle"]), rn.TC_H_ROOT)
         with Netlink() as nl:
-            assert [q["kind"] for q in nl.qdiscs([ifname]) if q["root"]] != ["pfifo"]
+            assert [q["kind"] for q in read_qdiscs(nl, [ifname]) if q["root"]] != ["pfifo"]
     # a child qdisc (here a pfifo below an htb class, where a netem would sit) is replaced by the default qdisc in
     # one request, as the module replaces a child netem
     sh("tc", "qdisc", "add", "dev", ifname, "root", "handle", "1:", "htb", ns=netns)
@@ -360,5 +361,5 @@ def test_qdisc_requests_reach_this_kernel(netns: str) -> None:
     with entered(netns_target(netns)):
         rn._remove_step(child, rn.default_qdisc()).apply()
         with Netlink() as nl:
-            below = [(q["kind"], q["parent"]) for q in nl.qdiscs([ifname]) if not q["root"]]
+            below = [(q["kind"], q["parent"]) for q in read_qdiscs(nl, [ifname]) if not q["root"]]
     assert below == [(rn.default_qdisc(), "1:10")]

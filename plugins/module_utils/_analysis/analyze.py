@@ -29,6 +29,10 @@ import math
 import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.text import fmt_num
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem_options
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _netfilter
+
 SEVERITIES = ("info", "warning", "critical")
 # "drops": the kernel's drop events (the drop_reasons fact layer): its findings are those no other layer explains
 # (drops.unexplained, events the recording lost included) and those that are not loss (drops.noise); its coverage
@@ -385,20 +389,12 @@ def grade(th: Dict[str, Any], delta: Optional[int], rate: Optional[float], perce
     return th.get("severity") or severity
 
 
-def _fmt_num(v: Optional[float]) -> str:
-    if v is None:
-        return "?"
-    if float(v).is_integer():
-        return "%d" % v
-    return ("%.3f" % v).rstrip("0").rstrip(".")
-
-
 def _fmt_rate(rate: Optional[float]) -> str:
-    return "" if rate is None else ", %s/s" % _fmt_num(rate)
+    return "" if rate is None else ", %s/s" % fmt_num(rate)
 
 
 def _secs(seconds: Optional[float]) -> str:
-    return "%s s" % _fmt_num(round(seconds, 1) if seconds else seconds)
+    return "%s s" % fmt_num(round(seconds, 1) if seconds else seconds)
 
 
 def _target_args(target: Dict[str, Any]) -> Dict[str, Any]:
@@ -481,7 +477,7 @@ class _Ctx:
         if severity is None:
             return
         pct = "" if sh["percent"] is None or den is None else ", %s%% of %s (%d of %d)" % (
-            _fmt_num(sh["percent"]), den["name"], delta, sh["population"])
+            fmt_num(sh["percent"]), den["name"], delta, sh["population"])
         summary = "%s: %s +%d in %s%s%s" % (subject, what, delta, _secs(self.seconds), _fmt_rate(rate), pct)
         evidence: Dict[str, Any] = {"counters": counters, "delta": delta, "rate": rate, "percent": sh["percent"],
                                     "percent_lower": sh["percent_lower"]}
@@ -496,9 +492,6 @@ class _Ctx:
 # qdisc
 # ------------------------------------------------------------------------------------------------
 
-_LOSSY_NETEM = ("loss", "duplicate", "corrupt")
-
-
 def _qdisc_key(q: Dict[str, Any]) -> Tuple[Any, Any, Any]:
     return (q.get("interface"), q.get("handle"), q.get("parent"))
 
@@ -510,20 +503,6 @@ def _qdiscs(facts: Optional[Dict[str, Any]]) -> Dict[Tuple[Any, Any, Any], Dict[
 
 def _netem_params(opts: Dict[str, Any]) -> Dict[str, Any]:
     return dict((k, v) for k, v in sorted(opts.items()) if v not in (None, False, {}) and k != "unparsed")
-
-
-def _netem_words(p: Dict[str, Any]) -> str:
-    words = []
-    for key, unit in (("loss", "%"), ("duplicate", "%"), ("corrupt", "%"), ("reorder", "%"), ("delay_ms", " ms")):
-        if p.get(key):
-            words.append("%s %s%s" % (key.replace("_ms", ""), _fmt_num(p[key]), unit))
-    if p.get("loss_model") in ("state", "gemodel"):
-        words.append("loss model %s" % p["loss_model"])
-    if p.get("jitter_ms"):
-        words.append("jitter %s ms" % _fmt_num(p["jitter_ms"]))
-    if p.get("rate_bps"):
-        words.append("rate %s bit/s" % _fmt_num(p["rate_bps"]))
-    return ", ".join(words) or "no impairment set"
 
 
 def _check_qdiscs(c: _Ctx) -> None:
@@ -563,7 +542,7 @@ def _check_qdiscs(c: _Ctx) -> None:
 
 def _netem(c: _Ctx, q: Dict[str, Any], where: str, qinfo: Dict[str, Any], counters: List[Dict[str, Any]]) -> None:
     params = _netem_params(_dict(q.get("options")))
-    lossy = any(params.get(k) for k in _LOSSY_NETEM) or params.get("loss_model") in ("state", "gemodel")
+    lossy = _netem_options.lossy(params)
     drops = next((x for x in counters if x["name"] == "drops"), None)
     dropped = ""
     if drops is not None:
@@ -572,7 +551,7 @@ def _netem(c: _Ctx, q: Dict[str, Any], where: str, qinfo: Dict[str, Any], counte
             dropped = ", dropped %d (+%d in %s)" % (total, drops["delta"], _secs(c.seconds))
         elif total is not None:
             dropped = ", dropped %d" % total
-    summary = "qdisc %s: %s%s" % (where, _netem_words(params), dropped)
+    summary = "qdisc %s: %s%s" % (where, _netem_options.human(params), dropped)
     c.add("qdisc.netem", "critical" if lossy else "warning", "qdisc " + where, summary,
           {"qdisc": qinfo, "config": params, "counters": counters},
           "A netem qdisc emulates a bad network: it drops, duplicates, corrupts, delays or reorders packets on "
@@ -586,14 +565,6 @@ def _netem(c: _Ctx, q: Dict[str, Any], where: str, qinfo: Dict[str, Any], counte
 # ------------------------------------------------------------------------------------------------
 # netfilter
 # ------------------------------------------------------------------------------------------------
-
-_DROP_TARGETS = ("DROP", "REJECT")
-_DROP_VERDICTS = ("drop", "reject")
-
-
-def _rule_action(rule: Dict[str, Any]) -> Optional[str]:
-    return rule.get("target") if "target" in rule else rule.get("verdict")
-
 
 # the values of an anonymous nft counter, which nft -j renders into a rule's spec: not part of what the rule is
 _SPEC_COUNTER = re.compile(r"\bcounter packets \d+ bytes \d+")
@@ -622,7 +593,7 @@ def _rule_subject(r: Dict[str, Any]) -> str:
 def _rule_info(r: Dict[str, Any]) -> Dict[str, Any]:
     keys = ("family", "backend", "table", "chain", "position", "spec", "target", "verdict", "handle", "comment")
     out = dict((k, r.get(k)) for k in keys if k in r)
-    out["action"] = _rule_action(r)
+    out["action"] = _netfilter.action(r)
     return out
 
 
@@ -654,9 +625,9 @@ def _check_rules(c: _Ctx) -> None:
             packets = counter("packets", _packets(r), None, c.seconds)
         if r.get("random_drop"):
             _random_drop(c, r, packets, old is not None or c.after is None)
-        elif _rule_action(r) in _DROP_TARGETS + _DROP_VERDICTS and c.after is not None and old is not None:
+        elif _netfilter.drops(r) and c.after is not None and old is not None:
             c.counter_finding(
-                "netfilter.drop_hits", "rule " + _rule_subject(r), [packets], "%s rule hits" % _rule_action(r),
+                "netfilter.drop_hits", "rule " + _rule_subject(r), [packets], "%s rule hits" % _netfilter.action(r),
                 "A firewall rule that drops or rejects packets is matching traffic now (its counter rises). This may "
                 "be intended filtering, or the reason a service loses packets.",
                 "Check that rule (%s) against the traffic that should pass; delete or narrow it if it is not "
@@ -683,10 +654,10 @@ def _random_drop(c: _Ctx, r: Dict[str, Any], packets: Dict[str, Any], comparable
     if stat.get("mode") == "nth":
         share = "every %s-th packet" % stat.get("every")
     elif probability is not None:
-        share = "%s%% of packets at random" % _fmt_num(round(probability * 100, 2))
+        share = "%s%% of packets at random" % fmt_num(round(probability * 100, 2))
     else:
         share = "a random share of packets"
-    summary = "%s rule %s drops %s%s" % (_rule_action(r), _rule_subject(r), share, moved)
+    summary = "%s rule %s drops %s%s" % (_netfilter.action(r), _rule_subject(r), share, moved)
     info = _rule_info(r)
     info.update({"probability": probability, "mode": stat.get("mode"), "every": stat.get("every"),
                  "hits": hits, "hit_delta": packets["delta"] if comparable else None})
@@ -762,7 +733,7 @@ def _check_conntrack(c: _Ctx) -> None:
             gauge["count_before"] = old.get("count")
             gauge["usage_percent_before"] = old.get("usage_percent")
         c.add("conntrack.limit", severity, "nf_conntrack table",
-              "conntrack table %s%% full (%s of %s entries)" % (_fmt_num(usage), cur.get("count"), cur.get("max")),
+              "conntrack table %s%% full (%s of %s entries)" % (fmt_num(usage), cur.get("count"), cur.get("max")),
               {"conntrack": gauge},
               "When the connection tracking table is full the kernel drops the first packet of every new flow "
               "(\"nf_conntrack: table full, dropping packet\"); near the limit it evicts entries early.",

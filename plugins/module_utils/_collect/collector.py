@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import (
-    PROC_MAX, RULESET_MAX, TC_MAX, InputError, read_text, run_bounded)
+    PROC_MAX, RULESET_MAX, TC_MAX, InputError, read_text)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink, driver_stats, nft_tables
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink, driver_stats
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show, read_qdiscs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target, entered
 
 LAYERS = ("tc", "netstat", "conntrack", "iptables", "drop_reasons")
-IPTABLES_NFT_TABLES = ("filter", "nat", "mangle", "raw", "security")
-COMMAND_TIMEOUT = 60
 
 
 class Unavailable(Exception):
@@ -102,7 +98,8 @@ class Collector:
 
     def __init__(self, proc_root: Optional[str] = None, interfaces: Optional[List[str]] = None,
                  ethtool: bool = True, tc_src: Optional[str] = None, iptables_src: Optional[str] = None,
-                 ip6tables_src: Optional[str] = None, nft_src: Optional[str] = None, rules: str = "all") -> None:
+                 ip6tables_src: Optional[str] = None, nft_src: Optional[str] = None, rules: str = "all",
+                 rules_format: str = "full") -> None:
         self.proc_root = proc_root
         self.live = proc_root is None
         self.interfaces = interfaces
@@ -112,6 +109,8 @@ class Collector:
         self.ip6tables_src = ip6tables_src
         self.nft_src = nft_src
         self.drops_only = rules == "drops"
+        # compact: the rules that can drop parsed in full, every rule listed (rules) as one line in rule_lines
+        self.compact = rules_format == "compact"
         self.warnings: List[str] = []
         self._netlink: Optional[Netlink] = None
         # drop_reasons: seconds between the two snapshots (set by the fact module), the recording, the target
@@ -141,7 +140,7 @@ class Collector:
         if not self.live:
             raise Unavailable("qdiscs are not in /proc (the kernel gives them over netlink only): give a saved "
                               "'tc -s qdisc show' output as src")
-        qdiscs = self._nl().qdiscs(self.interfaces)
+        qdiscs = read_qdiscs(self._nl(), self.interfaces)
         sources.done("qdiscs", "netlink")
         return {"source": "netlink", "qdiscs": qdiscs, "sources": sources.map}
 
@@ -242,16 +241,14 @@ class Collector:
             return self._rulesets_from_files()
         if not self.live:
             raise Unavailable("rulesets are not in /proc: give saved iptables-save -c / nft -j output as src")
-        live = read_live()
+        live = _rulesets.read_live(drops_only=self.drops_only or self.compact, lines=self.compact)
         self.warnings.extend(live.warnings)
-        rulesets: List[Dict[str, Any]] = [
-            _rulesets.parse_iptables_save(text, family=family, backend=backend, source=command, drops_only=self.drops_only)
-            for family, backend, command, text in live.saves]
-        native = [_rulesets.parse_nft_json(text, source=command) for _family, _table, command, text in live.tables]
-        live.unread.extend(opaque_drops(native))
+        rulesets: List[Dict[str, Any]] = [saved.parsed for saved in live.saves]
+        native = [table.parsed for table in live.tables]
+        live.unread.extend(_rulesets.opaque_drops(native))
         if native:
             rulesets.append(_merge_nft(native))
-        out = _summarise(rulesets, live.notes, self.drops_only)
+        out = _summarise(rulesets, live.notes, self.drops_only, self.compact)
         out.update(complete=not live.unread, unread=live.unread)
         self.warnings.extend("rulesets not read (%s): %s" % (u["cause"], u["reason"]) for u in live.unread)
         if live.unread and not live.saves and not live.tables:
@@ -263,10 +260,10 @@ class Collector:
         for path, family in ((self.iptables_src, "ipv4"), (self.ip6tables_src, "ipv6")):
             if path:
                 rulesets.append(_rulesets.parse_iptables_save(_read(path, RULESET_MAX), family=family, backend="saved", source=path,
-                                                              drops_only=self.drops_only))
+                                                              drops_only=self.drops_only or self.compact, as_lines=self.compact))
         if self.nft_src:
             rulesets.append(_rulesets.parse_nft_json(_read(self.nft_src, RULESET_MAX), source=self.nft_src))
-        out = _summarise(rulesets, [], self.drops_only)
+        out = _summarise(rulesets, [], self.drops_only, self.compact)
         out.update(complete=True, unread=[])
         return out
 
@@ -363,158 +360,6 @@ class Collector:
         return out
 
 
-_INCOMPATIBLE = re.compile(r"^# Table `([^']+)' is incompatible", re.M)
-
-
-Job = Tuple[str, str, str, List[str]]  # (kind "save" or "nft", family, backend or table, argv)
-NO_ROOT, MISSING_BINARY, UNREADABLE = "no_root", "missing_binary", "unreadable"
-CAP_NET_ADMIN = 12
-
-
-def _unread(job: Job, cause: str, reason: str) -> Dict[str, Any]:
-    kind, family, which, argv = job
-    return {"family": family, "backend": which if kind == "save" else "nft-native",
-            "table": which if kind == "nft" else None, "command": " ".join(argv), "cause": cause, "reason": reason}
-
-
-def _run_all(jobs: List[Job], unread: List[Dict[str, Any]]) -> Iterator[Tuple[Job, str]]:
-    """Start every command at once (the dumps overlap on several CPUs), then yield each output in order.
-
-    A command that is missing or fails is added to ``unread`` (see read_live); the other outputs are still returned.
-    Each output is read to at most _fileio.RULESET_MAX bytes within COMMAND_TIMEOUT seconds; past either, the
-    command is killed and its output is not read (``unread`` says which and why).
-    """
-    started = []
-    for job in jobs:
-        try:
-            started.append((job, _fileio.spawn(job[3])))
-        except FileNotFoundError:
-            unread.append(_unread(job, MISSING_BINARY, "%s is not installed (not found in PATH)" % job[3][0]))
-        except OSError as exc:
-            unread.append(_unread(job, UNREADABLE, "%s cannot be started: %s" % (job[3][0], exc.strerror)))
-    results = run_bounded([proc for _job, proc in started], RULESET_MAX, COMMAND_TIMEOUT)
-    for (job, _proc), res in zip(started, results):
-        if res.problem is not None or res.out is None:
-            unread.append(_unread(job, UNREADABLE, "%s %s" % (" ".join(job[3]), res.problem)))
-            continue
-        if res.returncode != 0:
-            lines = res.err.decode("utf-8", "replace").strip().splitlines()
-            last = lines[-1] if lines else ""
-            cause = NO_ROOT if "ermission denied" in last or "Operation not permitted" in last else UNREADABLE
-            unread.append(_unread(job, cause, "%s failed (exit %d): %s" % (" ".join(job[3]), res.returncode, last[:200])))
-            continue
-        yield job, res.out.decode("utf-8", "replace")
-
-
-def opaque_drops(native: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """An ``unread`` entry (cause unreadable) per nft table holding rules that may drop at random but whose iptables
-    match nft does not name (``random_drop_unknown``, older nft): that part of the table cannot be read."""
-    out: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
-    for parsed in native:
-        for rule in parsed.get("rules", []):
-            if rule.get("random_drop_unknown"):
-                out.setdefault((rule["family"], rule["table"]), []).append(rule)
-    return [{"family": family, "backend": "nft-native", "table": table, "command": "nft -j list table %s %s" % (family, table),
-             "cause": UNREADABLE,
-             "reason": "nft does not name the iptables-nft match of %d drop rule(s) in table %s %s (handles %s): whether "
-                       "they drop at random cannot be read (a newer nft names them)"
-                       % (len(rules), family, table, ", ".join(str(r.get("handle")) for r in rules[:10]))}
-            for (family, table), rules in out.items()]
-
-
-class LiveRulesets:
-    """What read_live read: iptables-save outputs, nft -j table listings, and what could not be read."""
-
-    def __init__(self) -> None:
-        self.saves: List[Tuple[str, str, str, str]] = []  # (family, backend, command, text)
-        self.tables: List[Tuple[str, str, str, str]] = []  # (nft family, table, command, JSON text)
-        self.unread: List[Dict[str, Any]] = []
-        self.notes: List[str] = []
-        self.warnings: List[str] = []
-
-
-def _net_admin() -> Optional[bool]:
-    """Whether this process has CAP_NET_ADMIN (root, or the capability), from /proc/self/status; None if unknown."""
-    try:
-        status = _read("/proc/self/status")
-    except Unavailable:
-        return None
-    m = re.search(r"^CapEff:\s*([0-9a-fA-F]+)", status, re.M)
-    return bool(int(m.group(1), 16) >> CAP_NET_ADMIN & 1) if m else None
-
-
-def _any_table(family: str, table: str) -> bool:
-    return True
-
-
-def read_live(families: Tuple[str, ...] = ("ipv4", "ipv6"), backends: Tuple[str, ...] = ("legacy", "nft"),
-              native: Callable[[str, str], bool] = _any_table) -> LiveRulesets:
-    """Read the live rulesets of this network namespace: the one reader behind iptables_facts and random_drop.
-
-    iptables: ``<iptables|ip6tables>-<legacy|nft>-save -c`` for each family in ``families`` and backend in
-    ``backends`` that holds tables (legacy: /proc/net/ip{,6}_tables_names; nft: the nf_tables tables named as
-    iptables names them, listed over netlink). nftables: ``nft -j list table`` for each other table that
-    ``native(family, table)`` takes, and for each iptables-named table that iptables-nft-save calls incompatible
-    (it holds native nft rules; iptables' own rules in it show there as "xt" expressions) if its family is in
-    scope or ``native`` takes it. All commands run at once.
-
-    Whatever could not be read is in ``unread``: one entry per ruleset (``family``, ``backend``, ``table``,
-    ``command``, ``cause`` - no_root, missing_binary or unreadable - and ``reason``). Without CAP_NET_ADMIN nothing
-    is read, and that is one entry with cause no_root.
-    """
-    live = LiveRulesets()
-    if _net_admin() is False:
-        live.unread.append({"family": None, "backend": None, "table": None, "command": None, "cause": NO_ROOT,
-                            "reason": "not root: reading the iptables and nftables rulesets needs root (CAP_NET_ADMIN); "
-                                      "this runs as uid %d without it" % os.geteuid()})
-        return live
-    tables = nft_tables()
-    if tables is None:
-        live.notes.append("nf_tables did not answer over netlink: this kernel has no nf_tables, no iptables-nft or "
-                          "native nftables table was looked for")
-    jobs: List[Job] = []
-    for family, names_file, prefix, nft_family in (("ipv4", "net/ip_tables_names", "iptables", "ip"),
-                                                   ("ipv6", "net/ip6_tables_names", "ip6tables", "ip6")):
-        legacy: List[str] = []
-        if family in families and "legacy" in backends:
-            path = os.path.join("/proc", names_file)
-            try:
-                legacy = _read(path).split()
-            except Unavailable as exc:
-                if os.path.exists(path):  # a missing file: ip_tables is not loaded, there is no legacy table
-                    live.unread.append({"family": family, "backend": "legacy", "table": None, "command": None,
-                                        "cause": UNREADABLE, "reason": str(exc)})
-        ipt_nft = [n for f, n in tables or [] if f == nft_family and n in IPTABLES_NFT_TABLES]
-        wants_nft = family in families and "nft" in backends
-        if legacy:
-            jobs.append(("save", family, "legacy", [prefix + "-legacy-save", "-c"]))
-        # iptables-nft-save also tells which iptables-named tables hold native rules (incompatible)
-        if ipt_nft and (wants_nft or any(native(nft_family, n) for n in ipt_nft)):
-            jobs.append(("save", family, "nft", [prefix + "-nft-save", "-c"]))
-        if legacy and ipt_nft and wants_nft:
-            live.warnings.append("both iptables backends hold %s tables here: legacy %s, nft %s; both are read"
-                                 % (family, ", ".join(sorted(legacy)), ", ".join(sorted(ipt_nft))))
-    for fam, name in tables or []:
-        if not (fam in ("ip", "ip6") and name in IPTABLES_NFT_TABLES) and native(fam, name):
-            jobs.append(("nft", fam, name, ["nft", "-j", "list", "table", fam, name]))
-    incompatible: List[Job] = []
-    for job, output in _run_all(jobs, live.unread):
-        kind, family, which, argv = job
-        if kind == "nft":
-            live.tables.append((family, which, " ".join(argv), output))
-            continue
-        fam = "ip" if family == "ipv4" else "ip6"
-        in_scope = family in families and which in backends
-        for name in _INCOMPATIBLE.findall(output):  # native nft rules in an iptables-named table
-            if in_scope or native(fam, name):
-                incompatible.append(("nft", fam, name, ["nft", "-j", "list", "table", fam, name]))
-        if in_scope:
-            live.saves.append((family, which, " ".join(argv), output))
-    for job, output in _run_all(incompatible, live.unread):
-        live.tables.append((job[1], job[2], " ".join(job[3]), output))
-    return live
-
-
 def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     merged = dict(parts[0])
     for key in ("tables", "chains", "rules", "named_counters"):
@@ -522,24 +367,49 @@ def _merge_nft(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     return merged
 
 
-def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: bool = False) -> Dict[str, Any]:
-    """Every rule once, in ``rules``; the rulesets keep tables, chains, policies and rule counts."""
+def _summarise(rulesets: List[Dict[str, Any]], notes: List[str], drops_only: bool = False,
+               compact: bool = False) -> Dict[str, Any]:
+    """Every rule once, in ``rules``; the rulesets keep tables, chains, policies and rule counts.
+
+    ``compact``: ``rules`` holds the rules that can drop (as with drops_only), and ``rule_lines`` every rule listed
+    (all, or with drops_only those that can drop), one line each, grouped by family, backend, table and chain.
+    """
     rules: List[Dict[str, Any]] = []
+    lines: List[Dict[str, Any]] = []
     count = 0
     for rs in rulesets:
         if isinstance(rs.get("tables"), dict):  # iptables-save: rules per table
-            for table in rs["tables"].values():
+            for name, table in rs["tables"].items():
                 rules.extend(table.pop("rules", []))
                 count += table.get("rule_count", 0)
+                for chain, chain_lines in table.pop("lines", {}).items():
+                    if drops_only:
+                        chain_lines = [_rulesets.compact_line(r) for r in rules if r["table"] == name and r["chain"] == chain
+                                       and r["family"] == rs["family"] and r["backend"] == rs["backend"]]
+                    if chain_lines:
+                        lines.append({"family": rs["family"], "backend": rs["backend"], "table": name, "chain": chain,
+                                      "rules": chain_lines})
         else:
             native = rs.pop("rules", [])
             count += len(native)
-            rules.extend(r for r in native if not drops_only or _rulesets.can_drop(r))
-    return {
+            listed = [r for r in native if not drops_only or _rulesets.can_drop(r)]
+            if compact:
+                by_chain: Dict[Any, List[str]] = {}
+                for r in listed:
+                    by_chain.setdefault((r["family"], r["table"], r["chain"]), []).append(_rulesets.compact_line(r))
+                lines.extend({"family": f, "backend": "nft-native", "table": t, "chain": c, "rules": chain_lines}
+                             for (f, t, c), chain_lines in by_chain.items())
+                listed = [r for r in listed if _rulesets.can_drop(r)]
+            rules.extend(listed)
+    out = {
         "rulesets": rulesets,
         "rules": rules,
         "rules_listed": "drops" if drops_only else "all",
+        "rules_format": "compact" if compact else "full",
         "random_drop_rules": [r for r in rules if r.get("random_drop")],
         "rule_count": count,
         "notes": notes,
     }
+    if compact:
+        out["rule_lines"] = lines
+    return out

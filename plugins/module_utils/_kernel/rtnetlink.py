@@ -1,11 +1,14 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Links and qdiscs of the current network namespace, and its nf_tables tables, over netlink.
+"""Netlink, the one owner of its wire format: the attribute walk and pack, the dump and request loops (with the
+kernel's extended-ack messages), tc handles formatted and parsed; and the links of the current network namespace,
+its nf_tables tables, and driver statistics over the ethtool ioctl.
 
-Each is one dump on a plain AF_NETLINK socket, its messages decoded here from their raw bytes - the same
+Each read is one dump on a plain AF_NETLINK socket, its messages decoded from their raw bytes - the same
 whatever Python libraries the target has. (pyroute2 did the dumps before; importing it loads every one of its
 submodules, about 0.1-0.2 s of CPU per module run, more than all the reading costs; and its own netem decoder
-stops at TCA_NETEM_RATE and differs between versions.)
+stops at TCA_NETEM_RATE and differs between versions.) Qdisc messages are _kernel.tc's, netem options
+_kernel.netem's, both built on this module.
 
 This module_utils is PRIVATE and should only be used by this collection.
 """
@@ -19,30 +22,67 @@ import struct
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import decode_netem_options
 
 NLMSG_HDRLEN = 16
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # flags of an NLMSG_ERROR answer
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-TCMSG_LEN = 20
-TCA_KIND, TCA_OPTIONS, TCA_STATS, TCA_STATS2 = 1, 2, 3, 7
-TCA_STATS_BASIC, TCA_STATS_QUEUE, TCA_STATS_PKT64 = 1, 3, 8
+NLA_F_NESTED = 0x8000
+NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
+NLMSGERR_ATTR_MSG = 1
 TC_H_ROOT, TC_H_INGRESS = 0xFFFFFFFF, 0xFFFFFFF1
-NLA_F_MASK = 0x3FFF
+REQUEST_TIMEOUT = 10
+
+
+# ---- attributes (struct nlattr): the one walk and the one pack ----------------------------------------------
+
+def attributes(buf: bytes, start: int, end: int, source: Optional[str] = None,
+               order: str = "=") -> List[Tuple[int, int, int]]:
+    """The netlink attributes in buf[start:end] (u16 nla_len, u16 nla_type, payload, padding to 4 bytes) as
+    (type without its flags, payload start, payload end); offsets count from buf[0].
+
+    With ``source`` a truncated or overlong attribute is a ParseError naming it; without, the walk stops there
+    (what the kernel sends is trusted to be whole, a short tail is ignored).
+    """
+    attrs, off = [], start
+    while off < end:
+        if end - off < 4:
+            if source is not None:
+                raise ParseError(source, None, "truncated attribute header at byte %d" % off)
+            break
+        length, kind = struct.unpack_from(order + "HH", buf, off)
+        if length < 4 or off + length > end:
+            if source is not None:
+                raise ParseError(source, None, "attribute %d at byte %d claims %d bytes, %d left"
+                                 % (kind & NLA_TYPE_MASK, off, length, end - off))
+            break
+        attrs.append((kind & NLA_TYPE_MASK, off + 4, off + length))
+        off += (length + 3) & ~3
+    return attrs
 
 
 def _attrs(buf: bytes, start: int, end: int) -> Iterator[Tuple[int, bytes]]:
-    """Walk netlink attributes (struct nlattr, 4-byte aligned) in buf[start:end]."""
-    pos = start
-    while pos + 4 <= end:
-        length, kind = struct.unpack_from("=HH", buf, pos)
-        if length < 4 or pos + length > end:
-            break
-        yield kind & NLA_F_MASK, buf[pos + 4:pos + length]
-        pos += (length + 3) & ~3
+    """(type, payload) of the attributes in buf[start:end] (see attributes)."""
+    for kind, begin, stop in attributes(buf, start, end):
+        yield kind, buf[begin:stop]
 
+
+def nla(kind: int, payload: bytes) -> bytes:
+    """One attribute: header, payload, padding to 4 bytes."""
+    length = 4 + len(payload)
+    return struct.pack("=HH", length, kind) + payload + b"\0" * ((4 - length % 4) % 4)
+
+
+def _string(payload: bytes) -> str:
+    return payload.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+# ---- tc handles: format and parse ---------------------------------------------------------------------------
 
 def format_handle(value: int) -> str:
+    """The kernel's u32 handle as tc prints it ("root", "ingress", "8001:", "1:10")."""
     if value == TC_H_ROOT:
         return "root"
     if value == TC_H_INGRESS:
@@ -50,83 +90,102 @@ def format_handle(value: int) -> str:
     return "%x:%s" % (value >> 16, "%x" % (value & 0xFFFF) if value & 0xFFFF else "")
 
 
-def _stats(stats2: Optional[bytes], legacy: Optional[bytes]) -> Dict[str, int]:
-    out = {"bytes": 0, "packets": 0, "drops": 0, "overlimits": 0, "requeues": 0, "backlog_bytes": 0, "qlen": 0}
-    if legacy is not None and len(legacy) >= 36:
-        (out["bytes"], out["packets"], out["drops"], out["overlimits"], _bps, _pps,
-         out["qlen"], out["backlog_bytes"]) = struct.unpack_from("=QIIIIIII", legacy)
-    if stats2 is not None:
-        for kind, payload in _attrs(stats2, 0, len(stats2)):
-            if kind == TCA_STATS_BASIC and len(payload) >= 12:
-                out["bytes"], out["packets"] = struct.unpack_from("=QI", payload)
-            elif kind == TCA_STATS_PKT64 and len(payload) >= 8:
-                out["packets"] = struct.unpack_from("=Q", payload)[0]
-            elif kind == TCA_STATS_QUEUE and len(payload) >= 20:
-                out["qlen"], out["backlog_bytes"], out["drops"], out["requeues"], out["overlimits"] = \
-                    struct.unpack_from("=IIIII", payload)
-    return out
+def parse_handle(text: Optional[str]) -> int:
+    """A handle as format_handle writes it (or tc prints it) -> the kernel's u32; None and "" are the root."""
+    if text in (None, "", "root"):
+        return TC_H_ROOT
+    if text == "ingress":
+        return TC_H_INGRESS
+    major, _sep, minor = str(text).partition(":")
+    return (int(major or "0", 16) << 16) | int(minor or "0", 16)
 
 
-def _ratespec_bps(payload: bytes, offset: int) -> int:
-    # struct tc_ratespec { u8 cell_log, linklayer; u16 overhead; s16 cell_align; u16 mpu; u32 rate; }
-    return struct.unpack_from("=I", payload, offset + 8)[0] * 8
-
-
-def decode_options(kind: str, raw: Optional[bytes]) -> Dict[str, Any]:
-    """Options of the qdisc kinds whose settings explain drops; others are reported by size only."""
-    if raw is None:
-        return {}
-    if kind == "netem":
-        return decode_netem_options(raw)
-    if kind in ("pfifo", "bfifo", "pfifo_head_drop") and len(raw) >= 4:
-        return {"limit": struct.unpack_from("=I", raw)[0]}
-    if kind == "tbf":
-        out: Dict[str, Any] = {}
-        for akind, payload in _attrs(raw, 0, len(raw)):
-            if akind == 1 and len(payload) >= 36:  # TCA_TBF_PARMS: tc_tbf_qopt
-                out["rate_bps"] = _ratespec_bps(payload, 0)
-                out["limit"], out["buffer"], out["mtu"] = struct.unpack_from("=III", payload, 24)
-            elif akind == 4 and len(payload) >= 8:  # TCA_TBF_RATE64 (bytes/s)
-                out["rate_bps"] = struct.unpack_from("=Q", payload)[0] * 8
-            elif akind == 6 and len(payload) >= 4:  # TCA_TBF_BURST
-                out["burst"] = struct.unpack_from("=I", payload)[0]
-        return out
-    return {"raw_length": len(raw)}
-
-
-def _header(buf: bytes, fmt: str, what: str) -> Tuple[Any, ...]:
+def header(buf: bytes, fmt: str, what: str) -> Tuple[Any, ...]:
     """The family header after the nlmsghdr; a message too short to hold it is a ParseError."""
     if len(buf) < NLMSG_HDRLEN + struct.calcsize(fmt):
         raise ParseError("netlink %s message" % what, None, "%d bytes, shorter than its header" % len(buf))
     return struct.unpack_from(fmt, buf, NLMSG_HDRLEN)
 
 
-def _decode_qdisc(buf: bytes, names: Dict[int, str]) -> Dict[str, Any]:
-    _family, ifindex, handle, parent, _info = _header(buf, "=B3xiIII", "qdisc")
-    kind, options, stats2, legacy = "", None, None, None
-    for akind, payload in _attrs(buf, NLMSG_HDRLEN + TCMSG_LEN, len(buf)):
-        if akind == TCA_KIND:
-            kind = payload.split(b"\0", 1)[0].decode("ascii", "replace")
-        elif akind == TCA_OPTIONS:
-            options = payload
-        elif akind == TCA_STATS2:
-            stats2 = payload
-        elif akind == TCA_STATS:
-            legacy = payload
+# ---- messages: the dump loop and the request loop --------------------------------------------------------------
+
+class NetlinkError(OSError):
+    """An error the kernel answered a request with: errno and, where the kernel gives one, its own message."""
+
+    def __init__(self, code: int, kernel_msg: str = "") -> None:
+        super(NetlinkError, self).__init__(code, kernel_msg or os.strerror(code))
+        self.kernel_msg = kernel_msg
+
+
+def ext_ack(data: bytes, pos: int, length: int, flags: int) -> str:
+    """The kernel's message (NLMSGERR_ATTR_MSG) of the NLMSG_ERROR at data[pos:pos + length], or ""."""
+    if not flags & NLM_F_ACK_TLVS:
+        return ""
+    echoed = struct.unpack_from("=I", data, pos + 20)[0] if pos + 24 <= len(data) else NLMSG_HDRLEN
+    off = pos + NLMSG_HDRLEN + 4 + (NLMSG_HDRLEN if flags & NLM_F_CAPPED else echoed)
+    for kind, begin, stop in attributes(data, off, min(pos + length, len(data))):
+        if kind == NLMSGERR_ATTR_MSG:
+            return _string(data[begin:stop]).strip()
+    return ""
+
+
+def split_messages(data: bytes, seq: Optional[int] = None) -> Tuple[List[bytes], bool]:
+    """The messages of one datagram, and whether the exchange ended in it (NLMSG_DONE, or an ack).
+
+    Raises NetlinkError (an OSError) for an error the kernel answers with (NLMSG_ERROR with a non-zero errno), with
+    the kernel's extended-ack message when it gave one. With ``seq``, only the answer to that request ends it.
+    """
+    out: List[bytes] = []
+    pos = 0
+    while pos + NLMSG_HDRLEN <= len(data):
+        length, kind, flags, mseq = struct.unpack_from("=IHHI", data, pos)
+        if length < NLMSG_HDRLEN or pos + length > len(data) or kind == NLMSG_DONE:
+            return out, True
+        if kind == NLMSG_ERROR and (seq is None or mseq == seq):
+            err = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0] if length >= NLMSG_HDRLEN + 4 else 0
+            if err:
+                raise NetlinkError(err, ext_ack(data, pos, length, flags))
+            return out, True
+        out.append(data[pos:pos + length])
+        pos += (length + 3) & ~3
+    return out, False
+
+
+def _exchange(protocol: int, msg_type: int, flags: int, body: bytes, timeout: float) -> Iterator[bytes]:
+    """Send one request (sequence 1) and yield the messages of its answer until it ends (see split_messages)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
     try:
-        decoded = decode_options(kind, options)
-    except ValueError as exc:
-        decoded = {"decode_error": str(exc)}
-    return {
-        "interface": names.get(ifindex, str(ifindex)),
-        "ifindex": ifindex,
-        "kind": kind,
-        "handle": format_handle(handle),
-        "parent": format_handle(parent),
-        "root": parent == TC_H_ROOT,
-        "options": decoded,
-        "stats": _stats(stats2, legacy),
-    }
+        for option in (NETLINK_EXT_ACK, NETLINK_CAP_ACK):
+            try:
+                sock.setsockopt(SOL_NETLINK, option, 1)
+            except OSError:
+                pass  # kernels before 4.12 have no extended ack: errno only
+        sock.settimeout(timeout)
+        sock.send(struct.pack("=IHHII", NLMSG_HDRLEN + len(body), msg_type, flags | NLM_F_REQUEST, 1, 0) + body)
+        done = False
+        while not done:
+            messages, done = split_messages(sock.recv(1 << 20), seq=1)
+            yield from messages
+    finally:
+        sock.close()
+
+
+def dump(protocol: int, msg_type: int, header_bytes: bytes) -> Iterator[bytes]:
+    """Every message of one netlink dump request (``header_bytes``: the family's header after the nlmsghdr).
+
+    Raises OSError for a socket error or an error the kernel answers with (NetlinkError).
+    """
+    yield from _exchange(protocol, msg_type, NLM_F_DUMP, header_bytes, 5)
+
+
+def request(protocol: int, msg_type: int, flags: int, body: bytes, timeout: float = REQUEST_TIMEOUT) -> None:
+    """One request that changes something, answered by an ack: returns when the kernel accepted it.
+
+    Raises NetlinkError with the kernel's errno and extended-ack message when it refused, socket.timeout when it
+    did not answer within ``timeout`` seconds, OSError for a socket error.
+    """
+    for _message in _exchange(protocol, msg_type, flags | NLM_F_ACK, body, timeout):
+        pass
 
 
 # struct rtnl_link_stats64 / rtnl_link_stats, as far as every kernel since 2.6 has them (what pyroute2 names too)
@@ -139,11 +198,7 @@ IFLA_IFNAME, IFLA_MTU, IFLA_QDISC, IFLA_STATS, IFLA_OPERSTATE, IFLA_LINKINFO, IF
 IFLA_INFO_KIND = 1
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 NETLINK_ROUTE = 0
-RTM_GETLINK, RTM_GETQDISC = 18, 38
-
-
-def _string(payload: bytes) -> str:
-    return payload.split(b"\0", 1)[0].decode("utf-8", "replace")
+RTM_GETLINK = 18
 
 
 def _link_stats(payload: bytes, width: int) -> Dict[str, int]:
@@ -154,7 +209,7 @@ def _link_stats(payload: bytes, width: int) -> Dict[str, int]:
 
 def decode_link(buf: bytes) -> Tuple[str, Dict[str, Any]]:
     """(name, row) of one RTM_NEWLINK message (struct ifinfomsg and its attributes)."""
-    _family, _type, ifindex, _flags, _change = _header(buf, "=BxHiII", "link")
+    _family, _type, ifindex, _flags, _change = header(buf, "=BxHiII", "link")
     name = ""
     row: Dict[str, Any] = {"ifindex": ifindex, "operstate": None, "mtu": None, "qdisc": None, "kind": None, "stats": {}}
     stats32: Optional[bytes] = None
@@ -180,46 +235,8 @@ def decode_link(buf: bytes) -> Tuple[str, Dict[str, Any]]:
     return name, row
 
 
-def split_messages(data: bytes) -> Tuple[List[bytes], bool]:
-    """The messages of one datagram of a dump, and whether the dump ended in it (NLMSG_DONE, or an ack).
-
-    Raises OSError for an error the kernel answers with (NLMSG_ERROR with a non-zero errno).
-    """
-    out: List[bytes] = []
-    pos = 0
-    while pos + NLMSG_HDRLEN <= len(data):
-        length, kind = struct.unpack_from("=IH", data, pos)
-        if length < NLMSG_HDRLEN or pos + length > len(data) or kind == NLMSG_DONE:
-            return out, True
-        if kind == NLMSG_ERROR:
-            err = -struct.unpack_from("=i", data, pos + NLMSG_HDRLEN)[0] if length >= NLMSG_HDRLEN + 4 else 0
-            if err:
-                raise OSError(err, os.strerror(err))
-            return out, True
-        out.append(data[pos:pos + length])
-        pos += (length + 3) & ~3
-    return out, False
-
-
-def dump(protocol: int, msg_type: int, header: bytes) -> Iterator[bytes]:
-    """Every message of one netlink dump request (``header``: the family's header after the nlmsghdr).
-
-    Raises OSError for a socket error or an error the kernel answers with.
-    """
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
-    try:
-        sock.settimeout(5)
-        sock.send(struct.pack("=IHHII", NLMSG_HDRLEN + len(header), msg_type, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + header)
-        done = False
-        while not done:
-            messages, done = split_messages(sock.recv(1 << 20))
-            yield from messages
-    finally:
-        sock.close()
-
-
 class Netlink:
-    """The links and qdiscs of the current namespace: one rtnetlink dump each, the links read once."""
+    """The links of the current namespace: one rtnetlink dump, read once (qdiscs: _kernel.tc.read_qdiscs)."""
 
     def __init__(self) -> None:
         self._links: Optional[Dict[str, Dict[str, Any]]] = None
@@ -236,25 +253,12 @@ class Netlink:
     def links(self) -> Dict[str, Dict[str, Any]]:
         if self._links is None:
             # ifinfomsg: family AF_UNSPEC, type, index, flags, change
-            header = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
-            self._links = dict(decode_link(m) for m in dump(NETLINK_ROUTE, RTM_GETLINK, header))
+            body = struct.pack("=BxHiII", 0, 0, 0, 0, 0)
+            self._links = dict(decode_link(m) for m in dump(NETLINK_ROUTE, RTM_GETLINK, body))
         return self._links
 
     def names(self) -> Dict[int, str]:
         return dict((row["ifindex"], name) for name, row in self.links().items())
-
-    def qdiscs(self, interfaces: Optional[List[str]] = None) -> List[Dict[str, Any]]:
-        names = self.names()
-        if interfaces:
-            unknown = sorted(set(interfaces) - set(names.values()))
-            if unknown:
-                raise LookupError("unknown interface(s): %s (present: %s)" % (", ".join(unknown), ", ".join(sorted(names.values()))))
-        # tcmsg: family AF_UNSPEC, ifindex 0 (every interface), handle, parent, info
-        header = struct.pack("=B3xiIII", 0, 0, 0, 0, 0)
-        rows = [_decode_qdisc(m, names) for m in dump(NETLINK_ROUTE, RTM_GETQDISC, header)]
-        if interfaces:
-            rows = [r for r in rows if r["interface"] in interfaces]
-        return rows
 
 
 # ---- ethtool driver statistics (ioctl SIOCETHTOOL), as `ethtool -S` prints them ----
@@ -315,7 +319,7 @@ def nft_tables() -> Optional[List[Tuple[str, str]]]:
     try:
         # nfgenmsg: family AF_UNSPEC, version 0, res_id 0
         for msg in dump(NETLINK_NETFILTER, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, struct.pack("=BBH", 0, 0, 0)):
-            family = struct.unpack_from("=B", msg, NLMSG_HDRLEN)[0]
+            family = header(msg, "=B", "nf_tables table")[0]
             for akind, payload in _attrs(msg, NLMSG_HDRLEN + 4, len(msg)):
                 if akind == NFTA_TABLE_NAME:
                     out.append((NFT_FAMILIES.get(family, str(family)), _string(payload)))

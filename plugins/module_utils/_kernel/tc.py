@@ -1,174 +1,51 @@
 # Copyright (c) 2026 netdiag.packetloss contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure parsers for qdiscs: `tc [-s] qdisc show` text and the raw netem TCA_OPTIONS payload.
+"""Qdiscs, one row shape whatever the source: `tc [-s] qdisc show` text, or an rtnetlink dump; and the RTM_*QDISC
+requests that change them.
+
+A row is {"interface", "ifindex" (None from text), "kind", "handle", "parent" ("root", "ingress" or "MAJ:MIN"),
+"root", "refcnt" (None from netlink), "options", "stats", "line" (the qdisc as `tc qdisc show` prints it)}.
+netem options come from the one option table (_kernel.netem), tbf and fifo options from their structs, other
+kinds' options from text as words (netlink: their size). ``stats`` is None from text without -s, else STATS_KEYS.
+Only ParseError is raised on bad input.
 
 This module_utils is PRIVATE and should only be used by this collection.
-
-Both give netem options with the same keys (NETEM_KEYS). Values follow iproute2's printing
-rules: what `tc` leaves out (a zero loss, a jitter of 0, ...) is None, so decoding a kernel
-payload and parsing the line `tc` prints for it give the same dict.
-Only ParseError is raised on bad input.
 """
 from __future__ import annotations
 
 import re
+import socket
 import struct
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Union
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError, to_int, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError, to_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import (
+    NETLINK_ROUTE, NLMSG_HDRLEN, TC_H_ROOT, Netlink, attributes, dump, format_handle, header, nla, parse_handle,
+    request)
 
-# netem option keys. Times are in milliseconds, probabilities in percent (0-100).
-NETEM_KEYS: Dict[str, Any] = {
-    "limit": None,
-    "delay_ms": None, "jitter_ms": None, "delay_correlation": None,
-    "loss": None, "loss_correlation": None,
-    "loss_model": None,      # "random" (loss N%), "state" (4-state model) or "gemodel" (Gilbert-Elliott)
-    "loss_state": None,      # {"p13", "p31", "p32", "p23", "p14"} percent
-    "loss_gemodel": None,    # {"p", "r", "1-h", "1-k"} percent, as tc prints them
-    "ecn": False,
-    "duplicate": None, "duplicate_correlation": None,
-    "reorder": None, "reorder_correlation": None, "gap": None,
-    "corrupt": None, "corrupt_correlation": None,
-    "rate_bps": None, "packet_overhead": None, "cell_size": None, "cell_overhead": None,
-    "slot": None,            # {"min_delay_ms", "max_delay_ms", "dist_delay_ms", "dist_jitter_ms", "max_packets", "max_bytes"}
-    "seed": None,
-    "unparsed": None,        # words (text) or attribute numbers (raw) this parser does not know, else None
-}
-SLOT_KEYS = ("min_delay_ms", "max_delay_ms", "dist_delay_ms", "dist_jitter_ms", "max_packets", "max_bytes")
 STATS_KEYS = ("bytes", "packets", "drops", "overlimits", "requeues", "backlog_bytes", "backlog_packets", "qlen")
+ROW_KEYS = ("interface", "ifindex", "kind", "handle", "parent", "root", "refcnt", "options", "stats", "line")
 
-# Numbers are bounded to 20 digits so that int()/float() never overflow or hit str->int limits.
-_NUM = r"([0-9]{1,20}(?:\.[0-9]{1,20})?)"
-_TIME = re.compile(r"^%s(s|sec|secs|ms|msec|msecs|us|usec|usecs|ns|nsec|nsecs)?$" % _NUM)
-_TIME_SCALE = dict([("", (1, 1000))] + [(prefix + suffix, scale) for prefix, scale in (
-    ("s", (1000, 1)), ("ms", (1, 1)), ("us", (1, 1000)), ("ns", (1, 1000000))) for suffix in ("", "ec", "ecs")])
-_PERCENT = re.compile(r"^%s%%$" % _NUM)
-_RATE = re.compile(r"^%s(?:([KMGT])(i?))?(bit|bps)$" % _NUM)
-_SIZE = re.compile(r"^%s([KMG]?)b$" % _NUM)
 _HANDLE = re.compile(r"^[0-9a-fA-F]{0,8}:[0-9a-fA-F]{0,8}$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")
 _SENT = re.compile(r"Sent ([0-9]{1,20}) bytes ([0-9]{1,20}) pkts? \(dropped ([0-9]{1,20}), "
                    r"overlimits ([0-9]{1,20})(?: requeues ([0-9]{1,20}))?\)")
 _BACKLOG = re.compile(r"backlog (\S+) ([0-9]{1,20})p(?: requeues ([0-9]{1,20}))?")
-_POWERS = {"K": 1, "M": 2, "G": 3, "T": 4}
 
 
-def _time_ms(token: str) -> Optional[float]:
-    """tc time ("100ms", "1.0ms", "2.5s", "100us", "10ns"; bare numbers are usec) -> ms."""
-    m = _TIME.match(token)
-    if not m:
-        return None
-    multiply, divide = _TIME_SCALE[m.group(2) or ""]
-    return float(m.group(1)) * multiply / divide
+def qdisc_line(row: Dict[str, Any], handle: Optional[str] = None) -> str:
+    """One qdisc as ``tc qdisc show`` prints it (netem with its options)."""
+    where = "root" if row.get("root") else "parent %s" % row.get("parent")
+    line = "qdisc %s %s dev %s %s" % (row["kind"], handle or row["handle"], row["interface"], where)
+    if row["kind"] == "netem" and isinstance(row.get("options"), dict) and "limit" in row["options"]:
+        line += " " + " ".join(_netem.words(row["options"], show=True))
+    return line
 
 
-def _percent(token: str) -> Optional[float]:
-    m = _PERCENT.match(token)
-    return float(m.group(1)) if m else None
-
-
-def _rate_bps(token: str) -> Optional[int]:
-    """tc rate ("20Kbit", "1Mbit", "100Kibit"; "...bps" is bytes/s) -> bits per second."""
-    m = _RATE.match(token)
-    if not m:
-        return None
-    power = _POWERS.get(m.group(2) or "", 0)
-    value = float(m.group(1)) * (1024 if m.group(3) else 1000) ** power
-    return int(round(value * (8 if m.group(4) == "bps" else 1)))
-
-
-def _size_bytes(token: str) -> Optional[int]:
-    m = _SIZE.match(token)
-    if not m:
-        return None
-    return int(round(float(m.group(1)) * 1024 ** " KMG".index(m.group(2) or " ")))
-
-
-class _Words:
-    """A cursor over one line's words that raises ParseError on a missing or bad value."""
-
-    def __init__(self, words: List[str], source: str, line: int) -> None:
-        self.words, self.source, self.line, self.i = words, source, line, 0
-
-    def more(self) -> bool:
-        return self.i < len(self.words)
-
-    def peek(self) -> str:
-        return self.words[self.i] if self.more() else ""
-
-    def take(self, convert: Any = None, what: str = "value") -> Any:
-        if not self.more():
-            raise ParseError(self.source, self.line, "missing %s at the end" % what)
-        word = self.words[self.i]
-        value = convert(word) if convert else word
-        if value is None:
-            raise ParseError(self.source, self.line, "%r is not a valid %s" % (word[:40], what))
-        self.i += 1
-        return value
-
-    def take_if(self, convert: Any) -> Any:
-        """The next word converted if it converts, else None (the word is left)."""
-        value = convert(self.peek()) if self.more() else None
-        if value is not None:
-            self.i += 1
-        return value
-
-    def integer(self, what: str) -> int:
-        return self.take(lambda w: to_int(w, self.source, self.line), what)
-
-
-def _netem_text_options(w: _Words) -> Dict[str, Any]:
-    o = dict(NETEM_KEYS)
-    unparsed: List[str] = []
-    while w.more():
-        word = w.take()
-        if word == "limit":
-            o["limit"] = w.integer("limit")
-        elif word == "delay":
-            o["delay_ms"] = w.take(_time_ms, "delay time")
-            o["jitter_ms"] = w.take_if(_time_ms)
-            o["delay_correlation"] = w.take_if(_percent)
-        elif word == "loss" and w.peek() in ("state", "gemodel"):
-            model = w.take()
-            names = ("p13", "p31", "p32", "p23", "p14") if model == "state" else ("p", "r", "1-h", "1-k")
-            values = {}
-            while w.peek() in names:
-                name = w.take()
-                values[name] = w.take(_percent, "%s percentage" % name)
-            o["loss_model"], o["loss_%s" % model] = model, dict((n, values.get(n)) for n in names)
-        elif word == "loss":
-            if w.peek() == "random":
-                w.take()
-            o["loss"], o["loss_model"] = w.take(_percent, "loss percentage"), "random"
-            o["loss_correlation"] = w.take_if(_percent)
-        elif word in ("duplicate", "reorder", "corrupt"):
-            o[word] = w.take(_percent, "%s percentage" % word)
-            o[word + "_correlation"] = w.take_if(_percent)
-        elif word == "ecn":
-            o["ecn"] = True
-        elif word in ("gap", "seed"):
-            o[word] = w.integer(word)
-        elif word == "rate":
-            o["rate_bps"] = w.take(_rate_bps, "rate")
-        elif word in ("packetoverhead", "cellsize", "celloverhead"):
-            o[{"packetoverhead": "packet_overhead", "cellsize": "cell_size"}.get(word, "cell_overhead")] = w.integer(word)
-        elif word == "slot":
-            slot = dict.fromkeys(SLOT_KEYS)
-            if w.peek() == "distribution":
-                w.take()
-                slot["dist_delay_ms"] = w.take(_time_ms, "slot delay")
-                slot["dist_jitter_ms"] = w.take(_time_ms, "slot jitter")
-            else:
-                slot["min_delay_ms"] = w.take(_time_ms, "slot min delay")
-                slot["max_delay_ms"] = w.take_if(_time_ms)
-            o["slot"] = slot
-        elif word in ("packets", "bytes") and o["slot"] is not None:
-            o["slot"]["max_" + word] = w.integer("slot " + word)
-        else:
-            unparsed.append(word)
-    o["unparsed"] = unparsed or None
-    return o
-
+# --------------------------------------------------------------------------------------
+# `tc [-s] qdisc show` text
+# --------------------------------------------------------------------------------------
 
 def _generic_options(words: List[str]) -> Dict[str, Any]:
     """Other qdiscs: "key value" pairs, bare words as True, several values as a list
@@ -200,7 +77,7 @@ def _stats_line(line: str, entry: Dict[str, Any]) -> None:
         for key, group in zip(("bytes", "packets", "drops", "overlimits", "requeues"), sent.groups()):
             stats[key] = int(group or 0)
     if backlog:
-        stats["backlog_bytes"] = _size_bytes(backlog.group(1)) or 0
+        stats["backlog_bytes"] = _netem.size_bytes(backlog.group(1)) or 0
         stats["backlog_packets"] = stats["qlen"] = int(backlog.group(2))
         if backlog.group(3) is not None:
             stats["requeues"] = int(backlog.group(3))
@@ -208,14 +85,13 @@ def _stats_line(line: str, entry: Dict[str, Any]) -> None:
 
 def parse_tc_qdisc_show(text: Union[str, bytes], source: str = "tc qdisc show",
                         interface: Optional[str] = None) -> List[Dict[str, Any]]:
-    """`tc [-s] qdisc show [dev X]` -> [{"interface", "kind", "handle", "parent", "root", "refcnt",
-    "options", "stats", "line"}] in output order.
+    """`tc [-s] qdisc show [dev X]` -> qdisc rows (see the module's docstring) in output order.
 
     ``interface`` is the device when the output comes from `tc qdisc show dev X` (which omits
-    "dev X"). ``handle`` and ``parent`` are as printed ("8001:", "1f87:2"). ``options`` holds
-    NETEM_KEYS for netem, else _generic_options. ``stats`` is None without -s, else STATS_KEYS
+    "dev X"). ``handle`` and ``parent`` are as format_handle writes them ("8001:", "1f87:2", "root", "ingress").
+    ``options`` holds NETEM_KEYS for netem, else _generic_options. ``stats`` is None without -s, else STATS_KEYS
     from the " Sent ... (dropped N, overlimits N requeues N)" / " backlog Nb Np" lines
-    (qlen is the backlog packet count, as tc prints it).
+    (qlen is the backlog packet count, as tc prints it). ``line`` is the qdisc's line as printed.
     """
     entries: List[Dict[str, Any]] = []
     for lineno, line in enumerate(to_text(text, source).splitlines(), 1):
@@ -226,150 +102,139 @@ def parse_tc_qdisc_show(text: Union[str, bytes], source: str = "tc qdisc show",
                 raise ParseError(source, lineno, "statistics line before any qdisc")
             _stats_line(line, entries[-1])
             continue
-        w = _Words(line.split(), source, lineno)
+        w = _netem.Words(line.split(), source, lineno)
         if w.take() != "qdisc":
             raise ParseError(source, lineno, "expected 'qdisc KIND HANDLE ...', got %r" % line[:60])
         kind = w.take(what="qdisc kind")
         handle = w.take(lambda h: h if _HANDLE.match(h) else None, "qdisc handle")
-        entry: Dict[str, Any] = {"interface": interface, "kind": kind, "handle": handle, "parent": None,
-                                 "root": False, "refcnt": None, "options": None, "stats": None, "line": lineno}
+        entry: Dict[str, Any] = {"interface": interface, "ifindex": None, "kind": kind,
+                                 "handle": format_handle(parse_handle(handle)), "parent": None, "root": False,
+                                 "refcnt": None, "options": None, "stats": None, "line": line.strip()}
         while w.peek() in ("dev", "root", "parent", "refcnt"):
             word = w.take()
             if word == "root":
-                entry["root"] = True
+                entry["root"], entry["parent"] = True, "root"
             elif word == "refcnt":
                 entry["refcnt"] = w.integer("refcnt")
+            elif word == "dev":
+                entry["interface"] = w.take(what=word)
             else:
-                entry["interface" if word == "dev" else "parent"] = w.take(what=word)
-        entry["options"] = _netem_text_options(w) if kind == "netem" else _generic_options(w.words[w.i:])
+                entry["parent"] = format_handle(parse_handle(w.take(lambda h: h if _HANDLE.match(h) else None, "parent")))
+        entry["options"] = _netem.parse_words(w) if kind == "netem" else _generic_options(w.words[w.i:])
         entries.append(entry)
     return entries
 
 
 # --------------------------------------------------------------------------------------
-# netem TCA_OPTIONS payload (include/uapi/linux/pkt_sched.h)
+# rtnetlink: RTM_GETQDISC dumps (struct tcmsg and its attributes), RTM_NEWQDISC / RTM_DELQDISC requests
 # --------------------------------------------------------------------------------------
 
-TCA_NETEM_CORR, TCA_NETEM_DELAY_DIST, TCA_NETEM_REORDER, TCA_NETEM_CORRUPT, TCA_NETEM_LOSS = 1, 2, 3, 4, 5
-TCA_NETEM_RATE, TCA_NETEM_ECN, TCA_NETEM_RATE64, TCA_NETEM_PAD, TCA_NETEM_LATENCY64 = 6, 7, 8, 9, 10
-TCA_NETEM_JITTER64, TCA_NETEM_SLOT, TCA_NETEM_SLOT_DIST, TCA_NETEM_PRNG_SEED = 11, 12, 13, 14
-NETEM_LOSS_GI, NETEM_LOSS_GE = 1, 2
-NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-UINT32_MAX = 0xFFFFFFFF
-INT32_MAX = 0x7FFFFFFF
-PSCHED_TICK_NS = 64  # PSCHED_SHIFT 6: the legacy u32 latency/jitter are in 64 ns ticks
-
-# attribute -> struct format of its payload (a longer payload is accepted, a shorter one is not)
-_ATTR_FORMAT = {
-    TCA_NETEM_CORR: "III", TCA_NETEM_REORDER: "II", TCA_NETEM_CORRUPT: "II", TCA_NETEM_RATE: "IiIi",
-    TCA_NETEM_ECN: "I", TCA_NETEM_RATE64: "Q", TCA_NETEM_LATENCY64: "q", TCA_NETEM_JITTER64: "q",
-    TCA_NETEM_SLOT: "qqiiqq", TCA_NETEM_PRNG_SEED: "Q",
-}
-_QOPT = "IIIIII"  # latency, limit, loss, gap, duplicate, jitter
+RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
+TCMSG = "=B3xiIII"  # family, ifindex, handle, parent, info
+TCA_KIND, TCA_OPTIONS, TCA_STATS, TCA_STATS2 = 1, 2, 3, 7
+TCA_STATS_BASIC, TCA_STATS_QUEUE, TCA_STATS_PKT64 = 1, 3, 8
+TCA_TBF_PARMS, TCA_TBF_RATE64, TCA_TBF_BURST = 1, 4, 6
 
 
-def _pct(value: int) -> Optional[float]:
-    """u32 probability (UINT32_MAX = 100%) -> percent rounded to 6 decimals; 0 -> None (tc omits it)."""
-    return round(value * 100.0 / UINT32_MAX, 6) if value else None
+def _stats(stats2: Optional[bytes], legacy: Optional[bytes]) -> Dict[str, int]:
+    out = dict.fromkeys(STATS_KEYS, 0)
+    if legacy is not None and len(legacy) >= 36:
+        (out["bytes"], out["packets"], out["drops"], out["overlimits"], _bps, _pps,
+         out["qlen"], out["backlog_bytes"]) = struct.unpack_from("=QIIIIIII", legacy)
+    if stats2 is not None:
+        for kind, start, end in attributes(stats2, 0, len(stats2)):
+            payload = stats2[start:end]
+            if kind == TCA_STATS_BASIC and len(payload) >= 12:
+                out["bytes"], out["packets"] = struct.unpack_from("=QI", payload)
+            elif kind == TCA_STATS_PKT64 and len(payload) >= 8:
+                out["packets"] = struct.unpack_from("=Q", payload)[0]
+            elif kind == TCA_STATS_QUEUE and len(payload) >= 20:
+                out["qlen"], out["backlog_bytes"], out["drops"], out["requeues"], out["overlimits"] = \
+                    struct.unpack_from("=IIIII", payload)
+    out["backlog_packets"] = out["qlen"]  # the queue length is the backlog in packets, as tc prints it
+    return out
 
 
-def _attributes(buf: bytes, start: int, end: int, order: str, source: str) -> List[Tuple[int, int, int]]:
-    """Split the netlink attributes in buf[start:end] (u16 nla_len, u16 nla_type, payload, padding
-    to 4 bytes) into (type, payload start, payload end); offsets in errors count from buf[0]."""
-    attrs, off = [], start
-    while off < end:
-        if end - off < 4:
-            raise ParseError(source, None, "truncated attribute header at byte %d" % off)
-        length, kind = struct.unpack_from(order + "HH", buf, off)
-        if length < 4 or off + length > end:
-            raise ParseError(source, None, "attribute %d at byte %d claims %d bytes, %d left"
-                             % (kind & NLA_TYPE_MASK, off, length, end - off))
-        attrs.append((kind & NLA_TYPE_MASK, off + 4, off + length))
-        off += (length + 3) & ~3
-    return attrs
+def _ratespec_bps(payload: bytes, offset: int) -> int:
+    # struct tc_ratespec { u8 cell_log, linklayer; u16 overhead; s16 cell_align; u16 mpu; u32 rate; }
+    return struct.unpack_from("=I", payload, offset + 8)[0] * 8
 
 
-def _unpack(fmt: str, payload: bytes, order: str, source: str, what: str) -> Tuple[Any, ...]:
-    size = struct.calcsize(order + fmt)
-    if len(payload) < size:
-        raise ParseError(source, None, "%s is %d bytes, %d expected" % (what, len(payload), size))
-    return struct.unpack_from(order + fmt, payload)
+def decode_options(kind: str, raw: Optional[bytes]) -> Dict[str, Any]:
+    """Options of the qdisc kinds whose settings explain drops; others are reported by size only."""
+    if raw is None:
+        return {}
+    if kind == "netem":
+        return _netem.decode_netem_options(raw)
+    if kind in ("pfifo", "bfifo", "pfifo_head_drop") and len(raw) >= 4:
+        return {"limit": struct.unpack_from("=I", raw)[0]}
+    if kind == "tbf":
+        out: Dict[str, Any] = {}
+        for akind, start, end in attributes(raw, 0, len(raw)):
+            payload = raw[start:end]
+            if akind == TCA_TBF_PARMS and len(payload) >= 36:  # tc_tbf_qopt
+                out["rate_bps"] = _ratespec_bps(payload, 0)
+                out["limit"], out["buffer"], out["mtu"] = struct.unpack_from("=III", payload, 24)
+            elif akind == TCA_TBF_RATE64 and len(payload) >= 8:  # bytes/s
+                out["rate_bps"] = struct.unpack_from("=Q", payload)[0] * 8
+            elif akind == TCA_TBF_BURST and len(payload) >= 4:
+                out["burst"] = struct.unpack_from("=I", payload)[0]
+        return out
+    return {"raw_length": len(raw)}
 
 
-def decode_netem_options(raw: Union[bytes, bytearray, memoryview], source: str = "netem TCA_OPTIONS",
-                         byteorder: str = "=", tick_ns: float = PSCHED_TICK_NS) -> Dict[str, Any]:
-    """Raw TCA_OPTIONS of a netem qdisc (struct tc_netem_qopt + nested TCA_NETEM_* attributes,
-    in host byte order unless ``byteorder`` says "<" or ">") -> NETEM_KEYS.
+def decode_qdisc(buf: bytes, names: Dict[int, str]) -> Dict[str, Any]:
+    """The row of one RTM_NEWQDISC message; ``names``: interface names by ifindex."""
+    _family, ifindex, handle, parent, _info = header(buf, TCMSG, "qdisc")
+    kind, options, stats2, legacy = "", None, None, None
+    for akind, start, end in attributes(buf, NLMSG_HDRLEN + struct.calcsize(TCMSG), len(buf)):
+        payload = buf[start:end]
+        if akind == TCA_KIND:
+            kind = payload.split(b"\0", 1)[0].decode("ascii", "replace")
+        elif akind == TCA_OPTIONS:
+            options = payload
+        elif akind == TCA_STATS2:
+            stats2 = payload
+        elif akind == TCA_STATS:
+            legacy = payload
+    try:
+        decoded = decode_options(kind, options)
+    except ValueError as exc:
+        decoded = {"decode_error": str(exc)}
+    row = {"interface": names.get(ifindex, str(ifindex)), "ifindex": ifindex, "kind": kind,
+           "handle": format_handle(handle), "parent": format_handle(parent), "root": parent == TC_H_ROOT,
+           "refcnt": None, "options": decoded, "stats": _stats(stats2, legacy)}
+    row["line"] = qdisc_line(row)
+    return row
 
-    LATENCY64/JITTER64 (ns) win over the legacy u32 latency/jitter (``tick_ns`` per tick);
-    RATE64 over the u32 rate (bytes/s; rate_bps is bits/s). DELAY_DIST / SLOT_DIST tables and
-    PAD are skipped; unknown attribute numbers are listed in "unparsed".
+
+def read_qdiscs(nl: Netlink, interfaces: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """The qdiscs of the current namespace (of ``interfaces`` if given: an unknown one is a LookupError)."""
+    names = nl.names()
+    if interfaces:
+        unknown = sorted(set(interfaces) - set(names.values()))
+        if unknown:
+            raise LookupError("unknown interface(s): %s (present: %s)" % (", ".join(unknown), ", ".join(sorted(names.values()))))
+    # tcmsg: family AF_UNSPEC, ifindex 0 (every interface), handle, parent, info
+    rows = [decode_qdisc(m, names) for m in dump(NETLINK_ROUTE, RTM_GETQDISC, struct.pack(TCMSG, 0, 0, 0, 0, 0))]
+    if interfaces:
+        rows = [r for r in rows if r["interface"] in interfaces]
+    return rows
+
+
+def qdisc_request(msg_type: int, flags: int, ifindex: int, handle: int, parent: int, kind: Optional[str] = None,
+                  options: Optional[bytes] = None) -> None:
+    """One RTM_NEWQDISC / RTM_DELQDISC request in the current namespace, answered by the kernel's ack.
+
+    Raises rtnetlink.NetlinkError (errno and the kernel's message) when the kernel refuses it.
     """
-    if not isinstance(raw, (bytes, bytearray, memoryview)):
-        raise ParseError(source, None, "expected bytes, got %s" % type(raw).__name__)
-    if byteorder not in ("=", "<", ">"):
-        raise ParseError(source, None, "byteorder must be '=', '<' or '>'")
-    buf = bytes(raw)
-    latency, limit, loss, gap, duplicate, jitter = _unpack(_QOPT, buf, byteorder, source, "struct tc_netem_qopt")
-    values: Dict[int, Tuple[Any, ...]] = {}
-    loss_models: Dict[int, Tuple[Any, ...]] = {}
-    unparsed: List[str] = []
-    for kind, start, end in _attributes(buf, struct.calcsize(_QOPT), len(buf), byteorder, source):
-        if kind in _ATTR_FORMAT:
-            values[kind] = _unpack(_ATTR_FORMAT[kind], buf[start:end], byteorder, source, "attribute %d" % kind)
-        elif kind == TCA_NETEM_LOSS:
-            for model, model_start, model_end in _attributes(buf, start, end, byteorder, source):
-                if model in (NETEM_LOSS_GI, NETEM_LOSS_GE):
-                    loss_models[model] = _unpack("I" * (5 if model == NETEM_LOSS_GI else 4), buf[model_start:model_end],
-                                                 byteorder, source, "loss model %d" % model)
-        elif kind not in (TCA_NETEM_DELAY_DIST, TCA_NETEM_SLOT_DIST, TCA_NETEM_PAD):
-            unparsed.append("attr %d" % kind)
+    body = struct.pack(TCMSG, socket.AF_UNSPEC, ifindex, handle, parent, 0)
+    if kind is not None:
+        body += nla(TCA_KIND, kind.encode("ascii") + b"\0")
+    if options is not None:
+        body += nla(TCA_OPTIONS, options)
+    request(NETLINK_ROUTE, msg_type, flags, body)
 
-    o = dict(NETEM_KEYS)
-    delay_ns = values[TCA_NETEM_LATENCY64][0] if TCA_NETEM_LATENCY64 in values else latency * tick_ns
-    jitter_ns = values[TCA_NETEM_JITTER64][0] if TCA_NETEM_JITTER64 in values else jitter * tick_ns
-    delay_corr, loss_corr, dup_corr = values.get(TCA_NETEM_CORR, (0, 0, 0))
-    o["limit"] = limit
-    if delay_ns:
-        o["delay_ms"] = delay_ns / 1e6
-        if jitter_ns:
-            o["jitter_ms"], o["delay_correlation"] = jitter_ns / 1e6, _pct(delay_corr)
-    if loss:
-        o["loss"], o["loss_correlation"], o["loss_model"] = _pct(loss), _pct(loss_corr), "random"
-    if NETEM_LOSS_GI in loss_models:
-        p13, p31, p32, p14, p23 = loss_models[NETEM_LOSS_GI]
-        o["loss_model"] = "state"
-        o["loss_state"] = {"p13": _pct(p13) or 0.0, "p31": _pct(p31) or 0.0, "p32": _pct(p32) or 0.0,
-                           "p23": _pct(p23) or 0.0, "p14": _pct(p14) or 0.0}
-    elif NETEM_LOSS_GE in loss_models:
-        p, r, h, k1 = loss_models[NETEM_LOSS_GE]
-        o["loss_model"] = "gemodel"
-        o["loss_gemodel"] = {"p": _pct(p) or 0.0, "r": _pct(r) or 0.0, "1-h": _pct(UINT32_MAX - h) or 0.0,
-                             "1-k": _pct(k1) or 0.0}
-    o["ecn"] = bool(values.get(TCA_NETEM_ECN, (0,))[0])
-    if duplicate:
-        o["duplicate"], o["duplicate_correlation"] = _pct(duplicate), _pct(dup_corr)
-    for key, attr in (("reorder", TCA_NETEM_REORDER), ("corrupt", TCA_NETEM_CORRUPT)):
-        probability, correlation = values.get(attr, (0, 0))
-        if probability:
-            o[key], o[key + "_correlation"] = _pct(probability), _pct(correlation)
-    o["gap"] = gap or None
-    rate, packet_overhead, cell_size, cell_overhead = values.get(TCA_NETEM_RATE, (0, 0, 0, 0))
-    if rate:
-        o["rate_bps"] = 8 * (values[TCA_NETEM_RATE64][0] if TCA_NETEM_RATE64 in values else rate)
-        o["packet_overhead"], o["cell_size"], o["cell_overhead"] = packet_overhead or None, cell_size or None, \
-            cell_overhead or None
-    if TCA_NETEM_SLOT in values:
-        min_delay, max_delay, max_packets, max_bytes, dist_delay, dist_jitter = values[TCA_NETEM_SLOT]
-        slot = dict.fromkeys(SLOT_KEYS)
-        if dist_jitter > 0:
-            slot["dist_delay_ms"], slot["dist_jitter_ms"] = dist_delay / 1e6, dist_jitter / 1e6
-        else:
-            slot["min_delay_ms"], slot["max_delay_ms"] = min_delay / 1e6, max_delay / 1e6
-        slot["max_packets"] = max_packets if 0 < max_packets < INT32_MAX else None
-        slot["max_bytes"] = max_bytes if 0 < max_bytes < INT32_MAX else None
-        o["slot"] = slot
-    if TCA_NETEM_PRNG_SEED in values:
-        o["seed"] = values[TCA_NETEM_PRNG_SEED][0]
-    o["unparsed"] = unparsed or None
-    return o
+
+__all__ = ["STATS_KEYS", "ROW_KEYS", "parse_tc_qdisc_show", "qdisc_line", "decode_options", "decode_qdisc", "read_qdiscs",
+           "qdisc_request", "RTM_NEWQDISC", "RTM_DELQDISC"]

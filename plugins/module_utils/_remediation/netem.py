@@ -2,11 +2,10 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """netem qdiscs: remove them (all, one interface's, or those whose settings match bounds) or set one.
 
-Reading goes through _netlink (an rtnetlink dump on a plain socket, netem options decoded from the raw
-attribute). Changes are single rtnetlink requests built here: the netem TCA_OPTIONS payload is
-encoded by ``encode_netem_options``, the inverse of _tc_text.decode_netem_options, laid out as
-iproute2's tc lays it out (struct tc_netem_qopt, then CORR, REORDER, ECN, CORRUPT, SLOT, LOSS,
-RATE64, RATE, PRNG_SEED; LATENCY64/JITTER64 when a time is not a whole number of 64 ns ticks).
+Reading goes through _kernel.tc.read_qdiscs (an rtnetlink dump, netem options decoded by the one option table of
+_kernel.netem); changes are single rtnetlink requests (_kernel.tc.qdisc_request) carrying the TCA_OPTIONS payload
+that _kernel.netem.encode_netem_options lays out as iproute2's tc does. This module holds the decisions: the
+module's parameters, which qdiscs go, what takes their place, the backups, the check afterwards.
 (pyroute2's netem encoder knows only part of these attributes, and the collection does not use pyroute2.)
 
 - remove: RTM_DELQDISC with the qdisc's parent and handle (a root netem gives way to the
@@ -20,25 +19,23 @@ This module_utils is PRIVATE and should only be used by this collection.
 from __future__ import annotations
 
 import errno
-import gzip
 import json
 import os
 import re
 import socket
-import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink, TC_H_ROOT, TC_H_INGRESS
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.features import kernel_has
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netem import (
+    NETEM_KEYS, UINT32_MAX, decode_netem_options, encode_netem_options, percent, rate_bps, time_ms, words)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import (
+    NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, TC_H_ROOT, Netlink, NetlinkError, parse_handle)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
+    RTM_DELQDISC, RTM_NEWQDISC, qdisc_line, qdisc_request, read_qdiscs)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BackupPart, Plan, RemediationError, Step, check_name, diff_entry)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
-    NETEM_KEYS, NETEM_LOSS_GE, NETEM_LOSS_GI, TCA_NETEM_CORR, TCA_NETEM_CORRUPT, TCA_NETEM_ECN,
-    TCA_NETEM_JITTER64, TCA_NETEM_LATENCY64, TCA_NETEM_LOSS, TCA_NETEM_PRNG_SEED, TCA_NETEM_RATE, TCA_NETEM_RATE64,
-    TCA_NETEM_REORDER, TCA_NETEM_SLOT, UINT32_MAX, decode_netem_options)
 
-PSCHED_TICK_NS = 64
-NLA_F_NESTED = 0x8000
 UINT64_MAX = (1 << 64) - 1
 
 # numbers the module takes: percentages 0..100; times in ms or with a unit; rates in bit/s or with a unit
@@ -49,163 +46,6 @@ MATCH_KEYS = {"loss": "loss", "delay": "delay_ms", "jitter": "jitter_ms", "dupli
 COMPARE_SKIP = ("seed", "unparsed")  # the kernel draws a seed when none is given; unknown attributes are not ours
 MAX_DELAY_MS = 3600 * 1000.0
 
-_TIME = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(s|secs?|ms|msecs?|us|usecs?|ns|nsecs?)?\s*$", re.I)
-_TIME_NS = {"s": 10 ** 9, "sec": 10 ** 9, "secs": 10 ** 9, "ms": 10 ** 6, "msec": 10 ** 6, "msecs": 10 ** 6,
-            "us": 1000, "usec": 1000, "usecs": 1000, "ns": 1, "nsec": 1, "nsecs": 1}
-_RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(?:([kmgt])(i?))?(bit|bps)?\s*$", re.I)
-
-
-# --------------------------------------------------------------------------------------------------
-# encoding (the inverse of decode_netem_options)
-# --------------------------------------------------------------------------------------------------
-
-def _u32pct(percent: Optional[float]) -> int:
-    """Percent -> the kernel's u32 probability, rounded as iproute2 does (rint(p / 100 * UINT32_MAX))."""
-    if not percent:
-        return 0
-    return max(0, min(UINT32_MAX, int(round(percent / 100.0 * UINT32_MAX))))
-
-
-def _ns(ms: Optional[float]) -> int:
-    return int(round((ms or 0) * 1e6))
-
-
-def _nla(kind: int, payload: bytes) -> bytes:
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * ((4 - length % 4) % 4)
-
-
-def encode_netem_options(o: Dict[str, Any]) -> bytes:
-    """NETEM_KEYS -> the TCA_OPTIONS payload (host byte order) that decode_netem_options reads back as ``o``.
-
-    Keys left out or None are off; ``limit`` defaults to 1000 as with tc.
-    """
-    delay_ns, jitter_ns = _ns(o.get("delay_ms")), _ns(o.get("jitter_ms"))
-    limit = o.get("limit")
-    qopt = struct.pack("=IIIIII", min(delay_ns // PSCHED_TICK_NS, UINT32_MAX), 1000 if limit is None else limit,
-                       _u32pct(o.get("loss")), o.get("gap") or 0, _u32pct(o.get("duplicate")),
-                       min(jitter_ns // PSCHED_TICK_NS, UINT32_MAX))
-    attrs = b""
-    corr = (_u32pct(o.get("delay_correlation")), _u32pct(o.get("loss_correlation")),
-            _u32pct(o.get("duplicate_correlation")))
-    if any(corr):
-        attrs += _nla(TCA_NETEM_CORR, struct.pack("=III", *corr))
-    if o.get("reorder"):
-        attrs += _nla(TCA_NETEM_REORDER, struct.pack("=II", _u32pct(o["reorder"]), _u32pct(o.get("reorder_correlation"))))
-    if o.get("ecn"):
-        attrs += _nla(TCA_NETEM_ECN, struct.pack("=I", 1))
-    if o.get("corrupt"):
-        attrs += _nla(TCA_NETEM_CORRUPT, struct.pack("=II", _u32pct(o["corrupt"]), _u32pct(o.get("corrupt_correlation"))))
-    slot = o.get("slot")
-    if slot:
-        attrs += _nla(TCA_NETEM_SLOT, struct.pack("=qqiiqq", _ns(slot.get("min_delay_ms")), _ns(slot.get("max_delay_ms")),
-                                                  slot.get("max_packets") or 0, slot.get("max_bytes") or 0,
-                                                  _ns(slot.get("dist_delay_ms")), _ns(slot.get("dist_jitter_ms"))))
-    model = o.get("loss_model")
-    if model == "state" and o.get("loss_state"):
-        s = o["loss_state"]
-        gi = struct.pack("=IIIII", *[_u32pct(s.get(k)) for k in ("p13", "p31", "p32", "p14", "p23")])
-        attrs += _nla(TCA_NETEM_LOSS | NLA_F_NESTED, _nla(NETEM_LOSS_GI, gi))
-    elif model == "gemodel" and o.get("loss_gemodel"):
-        g = o["loss_gemodel"]
-        ge = struct.pack("=IIII", _u32pct(g.get("p")), _u32pct(g.get("r")), UINT32_MAX - _u32pct(g.get("1-h")),
-                         _u32pct(g.get("1-k")))
-        attrs += _nla(TCA_NETEM_LOSS | NLA_F_NESTED, _nla(NETEM_LOSS_GE, ge))
-    rate_bytes = (o.get("rate_bps") or 0) // 8
-    if rate_bytes:
-        if rate_bytes > UINT32_MAX - 1:
-            attrs += _nla(TCA_NETEM_RATE64, struct.pack("=Q", rate_bytes))
-        attrs += _nla(TCA_NETEM_RATE, struct.pack("=IiIi", min(rate_bytes, UINT32_MAX), o.get("packet_overhead") or 0,
-                                                  o.get("cell_size") or 0, o.get("cell_overhead") or 0))
-    if o.get("seed") is not None:
-        attrs += _nla(TCA_NETEM_PRNG_SEED, struct.pack("=Q", o["seed"]))
-    if delay_ns % PSCHED_TICK_NS or delay_ns // PSCHED_TICK_NS > UINT32_MAX:
-        attrs += _nla(TCA_NETEM_LATENCY64, struct.pack("=q", delay_ns))
-    if jitter_ns % PSCHED_TICK_NS or jitter_ns // PSCHED_TICK_NS > UINT32_MAX:
-        attrs += _nla(TCA_NETEM_JITTER64, struct.pack("=q", jitter_ns))
-    return qopt + attrs
-
-
-# --------------------------------------------------------------------------------------------------
-# text: tc's words for the options (diffs, backups' restore commands)
-# --------------------------------------------------------------------------------------------------
-
-def _num(value: float) -> str:
-    text = ("%.6f" % value).rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def _time(ms: float) -> str:
-    ns = _ns(ms)
-    if ns % 10 ** 6 == 0:
-        return "%dms" % (ns // 10 ** 6)
-    if ns % 1000 == 0:
-        return "%dus" % (ns // 1000)
-    return "%sus" % _num(ns / 1000.0)
-
-
-def _rate(bps: int) -> str:
-    for unit, scale in (("Gbit", 10 ** 9), ("Mbit", 10 ** 6), ("Kbit", 1000)):
-        if bps >= scale and bps % scale == 0:
-            return "%d%s" % (bps // scale, unit)
-    return "%dbit" % bps
-
-
-def netem_words(o: Dict[str, Any], show: bool = False) -> List[str]:
-    """The options as tc takes them (``limit 1000 delay 100ms 10ms loss 30%`` ...), or with ``show`` as
-    ``tc qdisc show`` prints them (loss models with their parameter names)."""
-    w: List[str] = ["limit", str(o.get("limit") if o.get("limit") is not None else 1000)]
-    if o.get("delay_ms"):
-        w += ["delay", _time(o["delay_ms"])]
-        if o.get("jitter_ms"):
-            w.append(_time(o["jitter_ms"]))
-            if o.get("delay_correlation"):
-                w.append(_num(o["delay_correlation"]) + "%")
-    for model, names in (("state", ("p13", "p31", "p32", "p23", "p14")), ("gemodel", ("p", "r", "1-h", "1-k"))):
-        if o.get("loss_model") == model and o.get("loss_" + model):
-            w += ["loss", model]
-            for name in names:
-                w += ([name] if show else []) + [_num(o["loss_" + model].get(name) or 0) + "%"]
-    if o.get("loss") and o.get("loss_model") in (None, "random"):
-        w += ["loss", _num(o["loss"]) + "%"]
-        if o.get("loss_correlation"):
-            w.append(_num(o["loss_correlation"]) + "%")
-    if o.get("ecn"):
-        w.append("ecn")
-    for key in ("duplicate", "reorder", "corrupt"):
-        if o.get(key):
-            w += [key, _num(o[key]) + "%"]
-            if o.get(key + "_correlation"):
-                w.append(_num(o[key + "_correlation"]) + "%")
-    if o.get("gap"):
-        w += ["gap", str(o["gap"])]
-    if o.get("rate_bps"):
-        w += ["rate", _rate(o["rate_bps"])]
-        for key, word in (("packet_overhead", "packetoverhead"), ("cell_size", "cellsize"), ("cell_overhead", "celloverhead")):
-            if o.get(key):
-                w += [word, str(o[key])]
-    slot = o.get("slot")
-    if slot:
-        if slot.get("dist_jitter_ms"):
-            w += ["slot", "distribution", "normal", _time(slot.get("dist_delay_ms") or 0), _time(slot["dist_jitter_ms"])]
-        else:
-            w += ["slot", _time(slot.get("min_delay_ms") or 0), _time(slot.get("max_delay_ms") or 0)]
-        for key in ("packets", "bytes"):
-            if slot.get("max_" + key):
-                w += [key, str(slot["max_" + key])]
-    if o.get("seed") is not None:
-        w += ["seed", str(o["seed"])]
-    return w
-
-
-def qdisc_line(row: Dict[str, Any], handle: Optional[str] = None) -> str:
-    """One qdisc as ``tc qdisc show`` prints it (netem with its options)."""
-    where = "root" if row.get("root") else "parent %s" % row.get("parent")
-    line = "qdisc %s %s dev %s %s" % (row["kind"], handle or row["handle"], row["interface"], where)
-    if row["kind"] == "netem" and isinstance(row.get("options"), dict) and "limit" in row["options"]:
-        line += " " + " ".join(netem_words(row["options"], show=True))
-    return line
-
 
 def tc_restore_command(row: Dict[str, Any]) -> str:
     """The tc command that sets this netem qdisc again where it was."""
@@ -213,8 +53,8 @@ def tc_restore_command(row: Dict[str, Any]) -> str:
         where = "root"
     else:
         where = "parent %s" % row["parent"]
-    words = " ".join(netem_words(row["options"]))
-    return "tc qdisc replace dev %s %s handle %s netem %s" % (row["interface"], where, row["handle"], words)
+    options = " ".join(words(row["options"]))
+    return "tc qdisc replace dev %s %s handle %s netem %s" % (row["interface"], where, row["handle"], options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,14 +65,10 @@ def parse_time_ms(value: Any, what: str) -> float:
     """A time: a number (milliseconds) or text with a unit (``100ms``, ``1.5s``, ``200us``) -> milliseconds."""
     if isinstance(value, bool):
         raise RemediationError("%s must be a time, got %r" % (what, value))
-    if isinstance(value, (int, float)):
-        ms = float(value)
-    else:
-        m = _TIME.match(str(value))
-        if not m:
-            raise RemediationError("%s must be a number of milliseconds or a time such as 100ms, 1.5s, 200us; got %r"
-                                   % (what, value))
-        ms = float(m.group(1)) * _TIME_NS[(m.group(2) or "ms").lower()] / 1e6
+    ms = float(value) if isinstance(value, (int, float)) else time_ms(str(value), bare="ms")
+    if ms is None:
+        raise RemediationError("%s must be a number of milliseconds or a time such as 100ms, 1.5s, 200us; got %r"
+                               % (what, value))
     if not 0 <= ms <= MAX_DELAY_MS:
         raise RemediationError("%s must be between 0 and %d ms, got %r" % (what, MAX_DELAY_MS, value))
     return ms
@@ -242,15 +78,10 @@ def parse_rate_bps(value: Any, what: str = "rate") -> int:
     """A rate: a number (bit/s) or text as tc takes it (``1mbit``, ``100Kbit``, ``10gbit``, ``125kbps`` for bytes/s)."""
     if isinstance(value, bool):
         raise RemediationError("%s must be a rate, got %r" % (what, value))
-    if isinstance(value, (int, float)):
-        bps = float(value)
-    else:
-        m = _RATE.match(str(value))
-        if not m:
-            raise RemediationError("%s must be bits per second or a rate such as 1mbit, 100kbit, 10gbit; got %r"
-                                   % (what, value))
-        power = " kmgt".index((m.group(2) or " ").lower())
-        bps = float(m.group(1)) * (1024 if m.group(3) else 1000) ** power * (8 if (m.group(4) or "").lower() == "bps" else 1)
+    bps = float(value) if isinstance(value, (int, float)) else rate_bps(str(value), bare=True)
+    if bps is None:
+        raise RemediationError("%s must be bits per second or a rate such as 1mbit, 100kbit, 10gbit; got %r"
+                               % (what, value))
     if not 8 <= bps <= UINT64_MAX:
         raise RemediationError("%s must be at least 8bit (one byte per second), got %r" % (what, value))
     return int(bps)
@@ -259,11 +90,8 @@ def parse_rate_bps(value: Any, what: str = "rate") -> int:
 def _percent(value: Any, what: str) -> Optional[float]:
     if value is None:
         return None
-    try:
-        number = float(str(value).rstrip("%")) if isinstance(value, str) else float(value)
-    except ValueError:
-        raise RemediationError("%s must be a percentage 0..100, got %r" % (what, value))
-    if isinstance(value, bool) or not 0 <= number <= 100:
+    number = percent(value, sign=False) if isinstance(value, str) else None if isinstance(value, bool) else float(value)
+    if number is None or not 0 <= number <= 100:
         raise RemediationError("%s must be a percentage 0..100, got %r" % (what, value))
     return number or None
 
@@ -394,13 +222,6 @@ def validate(params: Dict[str, Any]) -> Dict[str, Any]:
 # the kernel: netem support, rtnetlink requests
 # --------------------------------------------------------------------------------------------------
 
-RTM_NEWQDISC, RTM_DELQDISC = 36, 37
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
-NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
-NLMSG_ERROR = 2
-SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
-NLMSGERR_ATTR_MSG = 1
-TCA_KIND, TCA_OPTIONS = 1, 2
 NO_NETEM = "the kernel has no sch_netem (netem qdisc support)"
 
 
@@ -417,100 +238,19 @@ class TcError(RemediationError):
 def tc_request(msg_type: int, flags: int, ifindex: int, handle: int, parent: int, kind: Optional[str] = None,
                options: Optional[bytes] = None, what: str = "tc request") -> None:
     """Send one RTM_*QDISC request in the current namespace and wait for the kernel's answer."""
-    body = struct.pack("=BxxxiIII", socket.AF_UNSPEC, ifindex, handle, parent, 0)
-    if kind is not None:
-        body += _nla(TCA_KIND, kind.encode("ascii") + b"\0")
-    if options is not None:
-        body += _nla(TCA_OPTIONS, options)
-    seq = 1
-    message = struct.pack("=IHHII", 16 + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     try:
-        for option in (NETLINK_EXT_ACK, NETLINK_CAP_ACK):
-            try:
-                sock.setsockopt(SOL_NETLINK, option, 1)
-            except OSError:
-                pass  # kernels before 4.12 have no extended ack: errno only
-        sock.bind((0, 0))
-        sock.settimeout(10)
-        sock.send(message)
-        while True:
-            data = sock.recv(65536)
-            pos = 0
-            while pos + 16 <= len(data):
-                length, kind_, mflags, mseq, _pid = struct.unpack_from("=IHHII", data, pos)
-                if length < 16:
-                    break
-                if kind_ == NLMSG_ERROR and mseq == seq:
-                    code = -struct.unpack_from("=i", data, pos + 16)[0]
-                    if code == 0:
-                        return
-                    raise TcError(code, _ext_ack(data, pos, length, mflags), what)
-                pos += (length + 3) & ~3
+        qdisc_request(msg_type, flags, ifindex, handle, parent, kind, options)
+    except NetlinkError as exc:
+        raise TcError(exc.errno, exc.kernel_msg, what)
     except socket.timeout:
         raise RemediationError("%s: no answer from the kernel within 10 s" % what)
     except OSError as exc:
-        if isinstance(exc, RemediationError):
-            raise
         raise RemediationError("%s: %s" % (what, exc.strerror or exc))
-    finally:
-        sock.close()
-
-
-def _ext_ack(data: bytes, pos: int, length: int, flags: int) -> str:
-    if not flags & NLM_F_ACK_TLVS:
-        return ""
-    echoed = struct.unpack_from("=I", data, pos + 20)[0] if pos + 24 <= len(data) else 16
-    off = pos + 20 + (16 if flags & NLM_F_CAPPED else echoed)
-    end = pos + length
-    while off + 4 <= end:
-        alen, akind = struct.unpack_from("=HH", data, off)
-        if alen < 4:
-            break
-        if akind & 0x3FFF == NLMSGERR_ATTR_MSG:
-            return data[off + 4:off + alen].split(b"\0", 1)[0].decode("utf-8", "replace").strip()
-        off += (alen + 3) & ~3
-    return ""
 
 
 def netem_support() -> Optional[bool]:
     """Whether this kernel has netem: True, False, or None when it cannot be told without trying."""
-    if os.path.isdir("/sys/module/sch_netem"):
-        return True
-    release = os.uname().release
-    config = None
-    for path in ("/proc/config.gz", "/boot/config-%s" % release):
-        try:
-            opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rt") as handle:  # type: ignore[operator]
-                config = handle.read()
-            break
-        except OSError:
-            continue
-    if config is not None:
-        if re.search(r"^CONFIG_NET_SCH_NETEM=[ym]$", config, re.M):
-            return True
-        if re.search(r"^# CONFIG_NET_SCH_NETEM is not set$", config, re.M):
-            return False
-    moddir = "/lib/modules/%s" % release
-    for name in ("modules.builtin", "modules.dep"):
-        try:
-            with open(os.path.join(moddir, name)) as handle:
-                if re.search(r"(^|/)sch_netem\.ko", handle.read(), re.M):
-                    return True
-        except OSError:
-            continue
-    return False if os.path.isdir(moddir) else None
-
-
-def parse_handle(text: Optional[str]) -> int:
-    """A handle as _netlink formats it ("root", "ingress", "8001:", "1:10") -> the kernel's u32."""
-    if text in (None, "", "root"):
-        return TC_H_ROOT
-    if text == "ingress":
-        return TC_H_INGRESS
-    major, _sep, minor = str(text).partition(":")
-    return (int(major or "0", 16) << 16) | int(minor or "0", 16)
+    return kernel_has("NET_SCH_NETEM", "sch_netem")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -520,7 +260,7 @@ def parse_handle(text: Optional[str]) -> int:
 def _read_qdiscs(interfaces: Optional[List[str]]) -> List[Dict[str, Any]]:
     try:
         with Netlink() as nl:
-            return nl.qdiscs(interfaces)
+            return read_qdiscs(nl, interfaces)
     except LookupError as exc:
         raise RemediationError(str(exc).strip("'\""))
     except OSError as exc:
@@ -678,7 +418,7 @@ def plan_present(target: Target, v: Dict[str, Any], check_mode: bool = False) ->
     else:
         restore.append("tc qdisc del dev %s root" % iface)
     what = "tc qdisc replace dev %s root netem %s (a new netem, grafted in one request)" % (
-        iface, " ".join(netem_words(wanted)))
+        iface, " ".join(words(wanted)))
     payload = encode_netem_options(v["options"])
 
     # A handle no qdisc of the interface uses: with it, the kernel (6.1 as well as newer ones) creates the new netem
@@ -763,6 +503,6 @@ def build(params: Dict[str, Any], check_mode: bool = False):
     return builder
 
 
-__all__ = ["encode_netem_options", "netem_words", "qdisc_line", "tc_restore_command", "parse_time_ms", "parse_rate_bps",
+__all__ = ["tc_restore_command", "parse_time_ms", "parse_rate_bps",
            "desired_options", "match_bounds", "matches", "same_options", "validate", "tc_request", "TcError",
            "netem_support", "parse_handle", "plan_absent", "plan_present", "summary", "build", "NO_NETEM"]

@@ -23,15 +23,14 @@ import json
 import math
 import re
 import shutil
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import IPTABLES_NFT_TABLES, opaque_drops, read_live
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import nft_tables
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BackupPart, Plan, RemediationError, Step, check_name, diff_entry, run)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import (
-    _random_source, _render, parse_iptables_save, parse_nft_json)
+    IPT_PREFIX, IPTABLES_NFT_TABLES, NFT_DROP_VERDICTS, LiveRulesets, NativeTable, ReadError, Saved, _random_source,
+    _render, nft_table_list, opaque_drops, read_live, read_nft, read_nft_listing, read_save)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target
 
 Rule = Dict[str, Any]
@@ -40,7 +39,6 @@ FAMILIES = ("all", "ipv4", "ipv6", "inet", "arp", "bridge", "netdev")
 BACKENDS = ("all", "auto", "legacy", "nft", "nft-native")
 PROTOCOLS = ("tcp", "udp", "sctp", "icmp", "icmpv6")
 PORT_PROTOCOLS = ("tcp", "udp", "sctp")
-IPT_PREFIX = {"ipv4": "iptables", "ipv6": "ip6tables"}
 NFT_FAMILY = {"ipv4": "ip", "ipv6": "ip6", "inet": "inet"}
 BUILTIN_CHAINS = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
@@ -376,7 +374,7 @@ def selector_text(expr: List[Any]) -> str:
         if not isinstance(st, dict) or len(st) != 1:
             return "?"
         key, value = next(iter(st.items()))
-        if key in ("counter", "drop", "reject", "accept"):
+        if key in ("counter", "accept") + NFT_DROP_VERDICTS:
             continue
         if key == "match" and isinstance(value, dict) and _random_source(value.get("left")):
             continue
@@ -388,46 +386,46 @@ def selector_text(expr: List[Any]) -> str:
 # reading the live rulesets (inside the target's namespace)
 # --------------------------------------------------------------------------------------------------
 
+def _read(reader: Callable[..., Any], *args: Any) -> Any:
+    """A live ruleset through the one reader (_kernel.netfilter); what cannot be read or parsed changes nothing."""
+    try:
+        return reader(*args)
+    except ReadError as exc:
+        raise RemediationError("cannot read the ruleset, nothing was changed: %s" % exc)
+    except ParseError as exc:
+        raise RemediationError("cannot read the ruleset: %s" % exc)
+
+
 class IptRuleset:
     """One ``<prefix>-<backend>-save -c`` output and its parse (only the rules that can drop are parsed)."""
 
-    def __init__(self, family: str, backend: str, text: str) -> None:
-        self.family = family
-        self.backend = backend
-        self.text = text
-        self.prefix = "%s-%s" % (IPT_PREFIX[family], backend)
-        self.parsed = _parse_save(text, family, backend, self.prefix + "-save -c")
+    def __init__(self, saved: Saved) -> None:
+        self.family = saved.family
+        self.backend = saved.backend
+        self.text = saved.text
+        self.parsed = saved.parsed
+        self.prefix = "%s-%s" % (IPT_PREFIX[saved.family], saved.backend)
 
     @property
     def label(self) -> str:
         return "%s-save (%s)" % (self.prefix, self.family)
 
     def reread(self) -> "IptRuleset":
-        return IptRuleset(self.family, self.backend, run([self.prefix + "-save", "-c"]))
-
-
-def _parse_save(text: str, family: str, backend: str, source: str) -> Dict[str, Any]:
-    try:
-        return parse_iptables_save(text, family=family, backend=backend, source=source, drops_only=True)
-    except ParseError as exc:
-        raise RemediationError("cannot read the ruleset: %s" % exc)
+        return IptRuleset(_read(read_save, self.family, self.backend))
 
 
 class NftTable:
     """One native nftables table: its JSON listing and its parse."""
 
-    def __init__(self, family: str, name: str, data: Dict[str, Any]) -> None:
-        self.family = family
-        self.name = name
-        self.data = data
-        try:
-            self.parsed = parse_nft_json(data, source="nft -j list table %s %s" % (family, name))
-        except ParseError as exc:
-            raise RemediationError("cannot read the ruleset: %s" % exc)
+    def __init__(self, table: NativeTable) -> None:
+        self.family = table.family
+        self.name = table.name
+        self.data = table.data
+        self.parsed = table.parsed
         self.listing = ""  # `nft -a list table` text, read only for tables that change
 
     def rule_expr(self, handle: int) -> List[Any]:
-        for item in self.data.get("nftables", []):
+        for item in self.data.get("nftables", []) if isinstance(self.data, dict) else []:
             body = item.get("rule") if isinstance(item, dict) else None
             if isinstance(body, dict) and body.get("handle") == handle:
                 return body.get("expr") or []
@@ -437,14 +435,12 @@ class NftTable:
         return any(c["name"] == chain for c in self.parsed["chains"])
 
 
-def _json(text: str, what: str) -> Dict[str, Any]:
-    try:
-        data = json.loads(text or '{"nftables": []}')
-    except ValueError as exc:
-        raise RemediationError("%s printed no JSON: %s" % (what, exc))
-    if not isinstance(data, dict):
-        raise RemediationError("%s printed unexpected JSON" % what)
-    return data
+def _table(family: str, name: str) -> "NftTable":
+    return NftTable(_read(read_nft, family, name))
+
+
+def _listing(family: str, name: str) -> str:
+    return _read(read_nft_listing, family, name)
 
 
 class Scope:
@@ -465,14 +461,14 @@ class Scope:
 
 def read_rulesets(scope: Scope) -> Tuple[List[IptRuleset], List[NftTable], List[str]]:
     """The iptables rulesets and nftables tables in scope, read at once by the reader iptables_facts uses
-    (_collect.read_live), and its notes. What cannot be read fails the module (nothing is changed): a random
+    (_kernel.netfilter.read_live), and its notes. What cannot be read fails the module (nothing is changed): a random
     drop may be in it."""
-    live = read_live(tuple(scope.ipt_families), tuple(scope.ipt_backends), scope.native_table)
+    live = _read(read_live, tuple(scope.ipt_families), tuple(scope.ipt_backends), scope.native_table)
     if live.unread:
         raise RemediationError("cannot read the rulesets to change, nothing was changed: %s"
                                % "; ".join("%s (%s)" % (u["reason"], u["cause"]) for u in live.unread))
-    rulesets = [IptRuleset(family, backend, text) for family, backend, _command, text in live.saves]
-    native = [NftTable(family, name, _json(text, command)) for family, name, command, text in live.tables]
+    rulesets = [IptRuleset(saved) for saved in live.saves]
+    native = [NftTable(table) for table in live.tables]
     unknown = opaque_drops([dict(t.parsed, rules=[r for r in t.parsed["rules"] if scope.chain in (None, r["chain"])])
                             for t in native])
     if unknown:
@@ -519,12 +515,8 @@ def _nft_entry(table: NftTable, rule: Rule, lines: Dict[int, str]) -> Dict[str, 
             "statistic": dict((k, stat.get(k)) for k in ("source", "mode", "probability", "every", "packet"))}
 
 
-def policy_lines(text: str, table: str, source: str) -> List[str]:
-    """``:CHAIN POLICY [packets:bytes]`` for each built-in chain of ``table`` in iptables-save -c text."""
-    try:
-        parsed = parse_iptables_save(text, source=source, drops_only=True)
-    except ParseError as exc:
-        raise RemediationError("cannot read the ruleset: %s" % exc)
+def policy_lines(parsed: Dict[str, Any], table: str) -> List[str]:
+    """``:CHAIN POLICY [packets:bytes]`` for each built-in chain of ``table`` in a parse of iptables-save -c text."""
     chains = parsed["tables"].get(table, {}).get("chains", {})
     return [":%s %s [%d:%d]" % (name, c["policy"], c["packets"], c["bytes"]) for name, c in chains.items() if c["policy"]]
 
@@ -547,8 +539,7 @@ def _restore_step(rs: IptRuleset, table: str, script: str, what: str) -> Step:
         # policy and counters as read just now, and restored with -c: nothing else changes (a user chain is never
         # declared: with --noflush that would flush it). Packets counted by a policy between that read and the
         # commit (a few milliseconds) are lost: the legacy tools cannot add to a policy counter.
-        save = [rs.prefix + "-save", "-c", "-t", table]
-        policies = policy_lines(run(save), table, " ".join(save))
+        policies = policy_lines(_read(read_save, rs.family, rs.backend, True, table).parsed, table)
         run(argv[:1] + ["-c"] + argv[1:], data=with_policies(script, policies))
     return Step("%s --noflush: %s in table %s (%s)" % (rs.prefix + "-restore", what, table, rs.family), apply)
 
@@ -645,7 +636,7 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
         chosen = select_nft(table.parsed, scope.native_families, v["table"], v["chain"])
         if not chosen:
             continue
-        table.listing = run(["nft", "-a", "list", "table", table.family, table.name])
+        table.listing = _listing(table.family, table.name)
         rule_lines = nft_listing(table.listing)[1]
         plan.removed.extend(_nft_entry(table, r, rule_lines) for r in chosen)
         handles = set(r["handle"] for r in chosen)
@@ -680,14 +671,13 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
                 problems.append("counters went down in %s (reset by the change): %s" % (rs.label, "; ".join(lowered[:5])))
             plan.diffs.append(diff_entry(rs.label, normalize_save(rs.text, affected), normalize_save(now.text, affected)))
         for table, chosen in native_chosen:
-            data = _json(run(["nft", "-j", "list", "table", table.family, table.name]), "nft -j list table")
-            now = NftTable(table.family, table.name, data)
+            now = _table(table.family, table.name)
             handles = set(r["handle"] for r in chosen)
             left = [r for r in now.parsed["rules"] if r.get("handle") in handles]
             left += [r for r in select_nft(now.parsed, scope.native_families, v["table"], v["chain"]) if r not in left]
             if left:
                 problems.append("%d random-drop rule(s) still in nft table %s %s" % (len(left), table.family, table.name))
-            listing = run(["nft", "-a", "list", "table", table.family, table.name])
+            listing = _listing(table.family, table.name)
             plan.diffs.append(diff_entry("nft list table %s %s" % (table.family, table.name),
                                          nft_listing(table.listing)[0], nft_listing(listing)[0]))
         return problems
@@ -703,7 +693,7 @@ def plan_present(target: Target, v: Dict[str, Any]) -> Plan:
     family, table, chain = v["family"], v["table"], v["chain"]
     backend = resolve_backend(family) if v["backend"] == "auto" else v["backend"]
     prefix = "%s-%s" % (IPT_PREFIX[family], backend)
-    rs = IptRuleset(family, backend, run([prefix + "-save", "-c"]))
+    rs = IptRuleset(_read(read_save, family, backend))
     tab = rs.parsed["tables"].get(table)
     if chain not in BUILTIN_CHAINS[table] and not (tab and chain in tab["chains"]):
         raise RemediationError("chain %s does not exist in table %s of %s: create it first, or use a built-in chain (%s)"
@@ -757,15 +747,17 @@ def plan_present(target: Target, v: Dict[str, Any]) -> Plan:
 def _plan_present_native(target: Target, v: Dict[str, Any]) -> Plan:
     plan = Plan(target)
     family, table, chain = NFT_FAMILY[v["family"]], v["table"], v["chain"]
-    tables = nft_tables()
+    live = LiveRulesets()
+    tables = nft_table_list(live)
     if tables is None:
-        raise RemediationError("nf_tables is not available here (no netlink answer)")
+        raise RemediationError("nf_tables is not available here: %s" % "; ".join(
+            [u["reason"] for u in live.unread] + live.notes))
     exists = (family, table) in tables
     current: Optional[NftTable] = None
     listing = ""
     if exists:
-        current = NftTable(family, table, _json(run(["nft", "-j", "list", "table", family, table]), "nft -j list table"))
-        listing = run(["nft", "-a", "list", "table", family, table])
+        current = _table(family, table)
+        listing = _listing(family, table)
         if any(r.get("xt") for r in current.parsed["rules"]):
             raise RemediationError("table %s %s holds iptables-nft rules: use backend nft" % (family, table))
     has_chain = current is not None and current.has_chain(chain)
@@ -819,11 +811,10 @@ def _plan_present_native(target: Target, v: Dict[str, Any]) -> Plan:
                                              remove=set(r["handle"] for r in same[1:]))))
 
     def verify() -> List[str]:
-        data = _json(run(["nft", "-j", "list", "table", family, table]), "nft -j list table")
-        now = NftTable(family, table, data)
+        now = _table(family, table)
         found = [r for r in now.parsed["rules"] if r["chain"] == chain and r.get("random_drop")
                  and selector_text(now.rule_expr(r["handle"])) == identity]
-        after = nft_listing(run(["nft", "-a", "list", "table", family, table]))[0]
+        after = nft_listing(_listing(family, table))[0]
         plan.diffs[:] = [diff_entry(header, nft_listing(listing)[0] if listing else "", after)]
         if len(found) != 1 or abs((found[0]["statistic"] or {}).get("probability", -1) - k / float(mod)) > PROBABILITY_TOLERANCE:
             return ["expected one drill rule in %s %s %s, found %d" % (family, table, chain, len(found))]

@@ -18,7 +18,8 @@ from typing import Any, Iterator
 import pytest
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector, _run_all
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import _run_all
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TargetError, netns_target
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import FIXTURES
 
@@ -125,7 +126,6 @@ def test_run_bounded_reads_each_output_to_its_cap_and_in_time() -> None:
 
 def test_run_all_notes_what_it_could_not_read(monkeypatch: Any) -> None:
     monkeypatch.setattr(_fileio, "RULESET_MAX", 1000)
-    monkeypatch.setattr("ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector.RULESET_MAX", 1000)
     py = sys.executable
     jobs = [("save", "ipv4", "x", [py, "-c", "print('x' * 2000)"]), ("save", "ipv4", "y", [py, "-c", "print('fine')"]),
             ("save", "ipv4", "z", ["/nonexistent/iptables-save"]),

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _netlink
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import tc as _tc
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import (
     assert_subset, message, read)
 
@@ -31,13 +32,14 @@ def test_decode_link(case: Dict[str, Any]) -> None:
 def test_decode_qdisc(case: Dict[str, Any]) -> None:
     h = case["header"]
     header = struct.pack("=B3xiIII", 0, h["ifindex"], h["handle"], h["parent"], 1)
-    row = _netlink._decode_qdisc(message(36, header, case["attrs"]), dict((int(k), v) for k, v in case["names"].items()))
+    row = _tc.decode_qdisc(message(36, header, case["attrs"]), dict((int(k), v) for k, v in case["names"].items()))
     expect = dict(case["expect"])
     if expect.get("options", {}).get("decode_error") == "*":
         assert row["options"]["decode_error"], row
         expect["options"] = {}
     assert_subset(row, expect)
-    assert set(row["stats"]) == {"bytes", "packets", "drops", "overlimits", "requeues", "backlog_bytes", "qlen"}
+    assert set(row["stats"]) == set(_tc.STATS_KEYS)
+    assert set(row) == set(_tc.ROW_KEYS)
 
 
 def datagram(messages: List[List[Any]]) -> bytes:

@@ -31,6 +31,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import tc as _tc_text
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import INT_MAX, INT_MIN, ParseError
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import fixture
 
@@ -129,13 +130,13 @@ def check_tc(result: Any) -> None:
         assert isinstance(entry["kind"], str) and isinstance(entry["handle"], str) and isinstance(entry["root"], bool)
         assert isinstance(entry["options"], dict)
         if entry["kind"] == "netem":
-            assert set(entry["options"]) == set(_tc_text.NETEM_KEYS)
+            assert set(entry["options"]) == set(_netem.NETEM_KEYS)
         assert entry["stats"] is None or is_counters(entry["stats"])
     ansible_json(result)
 
 
 def check_netem(result: Any) -> None:
-    assert set(result) == set(_tc_text.NETEM_KEYS)
+    assert set(result) == set(_netem.NETEM_KEYS)
     ansible_json(result)
 
 
@@ -271,8 +272,8 @@ NETEM = (struct.pack("=6I", 1562500, 1000, 1288490189, 0, 0, 156250) + struct.pa
 @SETTINGS
 @given(st.binary())
 def test_netem_any_bytes(raw: bytes) -> None:
-    run(_tc_text.decode_netem_options, check_netem, raw)
-    run(_tc_text.decode_netem_options, check_netem, NETEM[:24] + raw)
+    run(_netem.decode_netem_options, check_netem, raw)
+    run(_netem.decode_netem_options, check_netem, NETEM[:24] + raw)
 
 
 @SETTINGS
@@ -281,11 +282,11 @@ def test_netem_damaged_payload(data: Any) -> None:
     raw = bytearray(NETEM)
     for _edit in range(data.draw(st.integers(1, 4))):
         raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-    run(_tc_text.decode_netem_options, check_netem, bytes(raw[:data.draw(st.integers(0, len(raw)))]))
+    run(_netem.decode_netem_options, check_netem, bytes(raw[:data.draw(st.integers(0, len(raw)))]))
 
 
 def test_netem_seed_payload_is_valid() -> None:
-    options: Dict[str, Any] = _tc_text.decode_netem_options(NETEM)
+    options: Dict[str, Any] = _netem.decode_netem_options(NETEM)
     assert (options["delay_ms"], options["jitter_ms"], options["loss"], options["loss_model"]) == (100.0, 10.0, 30.0, "gemodel")
 
 
@@ -338,10 +339,10 @@ def test_netlink_link_any_bytes(raw: bytes) -> None:
        st.integers(0, 2 ** 32 - 1), st.integers(0, 2 ** 32 - 1))
 def test_netlink_qdisc_any_attributes(kind: str, attrs: Any, options: bytes, handle: int, parent: int) -> None:
     header = struct.pack("=B3xiIII", 0, 2, handle, parent, 1)
-    body = nl_attribute(_netlink.TCA_KIND, kind.encode() + b"\0") + nl_attribute(_netlink.TCA_OPTIONS, options)
+    body = nl_attribute(_tc_text.TCA_KIND, kind.encode() + b"\0") + nl_attribute(_tc_text.TCA_OPTIONS, options)
     body += b"".join(nl_attribute(k, p) for k, p in attrs)
-    run(lambda buf: _netlink._decode_qdisc(buf, {2: "eth0"}), check_qdisc, nl_message(36, header, body))
-    run(lambda buf: _netlink._decode_qdisc(buf, {}), check_qdisc, bytes(body))  # no framing at all
+    run(lambda buf: _tc_text.decode_qdisc(buf, {2: "eth0"}), check_qdisc, nl_message(36, header, body))
+    run(lambda buf: _tc_text.decode_qdisc(buf, {}), check_qdisc, bytes(body))  # no framing at all
 
 
 @SETTINGS
@@ -350,8 +351,8 @@ def test_netlink_qdisc_options(kind: str, raw: bytes, attrs: Any) -> None:
     def check(options: Any) -> None:
         assert isinstance(options, dict)
         ansible_json(options, high=INT_MAX * 8)  # rate_bps: the kernel's u64 bytes/s, times 8
-    run(lambda r: _netlink.decode_options(kind, r), check, raw)
-    run(lambda r: _netlink.decode_options(kind, r), check, b"".join(nl_attribute(k, p) for k, p in attrs))
+    run(lambda r: _tc_text.decode_options(kind, r), check, raw)
+    run(lambda r: _tc_text.decode_options(kind, r), check, b"".join(nl_attribute(k, p) for k, p in attrs))
 
 
 @SETTINGS

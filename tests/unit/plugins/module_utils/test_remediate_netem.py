@@ -13,10 +13,11 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as rn
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import rtnetlink as _rtnetlink
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import RemediationError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import HOST
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
-    NETEM_KEYS, decode_netem_options, parse_tc_qdisc_show)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netem import NETEM_KEYS, decode_netem_options
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "cases", "remediate_netem.yml")) as _f:
@@ -260,9 +261,9 @@ def test_extended_ack_message() -> None:
     text = b"Specified qdisc kind is unknown.\0"
     tlv = struct.pack("=HH", 4 + len(text), 1) + text + b"\0" * ((4 - len(text) % 4) % 4)
     body = struct.pack("=i", -2) + struct.pack("=IHHII", 52, 36, 0x605, 1, 0) + tlv
-    msg = struct.pack("=IHHII", 16 + len(body), 2, rn.NLM_F_CAPPED | rn.NLM_F_ACK_TLVS, 1, 0) + body
-    assert rn._ext_ack(msg, 0, len(msg), rn.NLM_F_CAPPED | rn.NLM_F_ACK_TLVS) == "Specified qdisc kind is unknown."
-    assert rn._ext_ack(msg, 0, len(msg), 0) == ""
+    msg = struct.pack("=IHHII", 16 + len(body), 2, _rtnetlink.NLM_F_CAPPED | _rtnetlink.NLM_F_ACK_TLVS, 1, 0) + body
+    assert _rtnetlink.ext_ack(msg, 0, len(msg), _rtnetlink.NLM_F_CAPPED | _rtnetlink.NLM_F_ACK_TLVS) == "Specified qdisc kind is unknown."
+    assert _rtnetlink.ext_ack(msg, 0, len(msg), 0) == ""
 
 
 def test_handles() -> None:

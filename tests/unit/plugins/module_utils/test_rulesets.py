@@ -353,7 +353,7 @@ def test_iptables_nft_save_matches_native_nft_text() -> None:
 
 def test_rules_nft_cannot_name_make_their_table_unread() -> None:
     """Issue 14 item 2 with an older nft ({"xt": null}): the table is reported unread, never clean."""
-    from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import opaque_drops
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import opaque_drops
     data = {"nftables": [{"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 7,
                                    "expr": [{"xt": None}, {"drop": None}]}},
                          {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 8,
@@ -362,3 +362,40 @@ def test_rules_nft_cannot_name_make_their_table_unread() -> None:
     unread = opaque_drops([parse_nft_json(data)])
     assert [(u["family"], u["backend"], u["table"], u["cause"]) for u in unread] == [("ip", "nft-native", "filter", "unreadable")]
     assert "1 drop rule(s) in table ip filter (handles 7)" in unread[0]["reason"]
+
+
+NFT_LIST_CASES = [
+    # (what nft -j list tables does: output, or (cause, reason); kernel_has("NF_TABLES"); tables, a note, unread)
+    ('{"nftables": [{"metainfo": {}}, {"table": {"family": "ip", "name": "filter", "handle": 1}}]}', True,
+     [("ip", "filter")], "listed with nft -j list tables", False),
+    (("unreadable", "nft -j list tables failed (exit 1): Error: Protocol not supported"), None, None, "has none", False),
+    (("missing_binary", "nft is not installed (not found in PATH)"), False, None, "has none", False),
+    (("missing_binary", "nft is not installed (not found in PATH)"), None, None, None, True),
+    (("missing_binary", "nft is not installed (not found in PATH)"), True, None, None, True),
+    (("unreadable", "nft -j list tables failed (exit 1): Error: Permission denied"), True, None, None, True),
+    ("not json", True, None, None, True),
+]
+
+
+@pytest.mark.parametrize("nft,has,tables,note,unread", NFT_LIST_CASES)
+def test_nft_tables_when_netlink_does_not_answer(monkeypatch: Any, nft: Any, has: Any, tables: Any, note: Any,
+                                                 unread: bool) -> None:
+    """nf_tables silent over netlink: listed with nft, or none (said in notes), or unread - never clean by default."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter
+
+    def run_all(jobs: Any, out: Any) -> Any:
+        if isinstance(nft, str):
+            yield jobs[0], nft
+        else:
+            out.append(netfilter._unread(jobs[0], nft[0], nft[1]))
+
+    monkeypatch.setattr(netfilter, "nft_tables", lambda: None)
+    monkeypatch.setattr(netfilter, "_run_all", run_all)
+    monkeypatch.setattr(netfilter, "kernel_has", lambda option, module: has)
+    live = netfilter.LiveRulesets()
+    assert netfilter.nft_table_list(live) == tables
+    assert bool(live.unread) is unread
+    if note:
+        assert any(note in n for n in live.notes), live.notes
+    if unread:
+        assert live.unread[0]["backend"] == "nft" and "did not answer over netlink" in live.unread[0]["reason"]

@@ -13,11 +13,8 @@ import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import (
-    NETEM_KEYS,
-    decode_netem_options,
-    parse_tc_qdisc_show,
-)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netem import NETEM_KEYS, decode_netem_options
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,7 +64,7 @@ def test_kernel_case(case: Dict[str, Any]) -> None:
     entries = parse_tc_qdisc_show(case["line"] + "\n", interface="dummy1")
     assert len(entries) == 1
     entry = entries[0]
-    assert (entry["kind"], entry["handle"], entry["root"], entry["parent"], entry["interface"]) == ("netem", "1:", True, None, "dummy1")
+    assert (entry["kind"], entry["handle"], entry["root"], entry["parent"], entry["interface"]) == ("netem", "1:", True, "root", "dummy1")
     assert_subset(entry["options"], case["expect"])
     raw = build(case["payload"])[0]
     assert decode_netem_options(raw) == entry["options"]
