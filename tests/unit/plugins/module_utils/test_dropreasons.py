@@ -313,6 +313,7 @@ def test_every_drop_counter_of_a_family_corroborates_its_drop_reasons() -> None:
             if fid and fid.startswith(layer + ".") and fid not in _analyze.SYMPTOMS and not fid.endswith(".drop_reason"):
                 assert fid in corr, (fid, corr)
 
+
 @pytest.mark.parametrize("case", CASES["coverage"], ids=lambda c: c["name"])
 def test_drops_coverage(case: Dict[str, Any]) -> None:
     facts: Dict[str, Any] = {"target": {"label": "host"}}
