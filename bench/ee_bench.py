@@ -28,7 +28,7 @@ from typing import Dict, List
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet_bench import FLEET_LAB, ROOT, fleet_size, sh  # noqa: E402  # pylint: disable=wrong-import-position
+from fleet_bench import FLEET_LAB, ROOT, fleet_size, save_results, sh  # noqa: E402  # pylint: disable=wrong-import-position
 
 EE_IMAGE = os.path.join(ROOT, "lab", "ee", "ee-image")
 PLACES = ("outside", "outside_cold", "ee")
@@ -92,13 +92,9 @@ def main() -> int:
                   for k in ("5", "0"))
     size = int(subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", image], stdout=subprocess.PIPE,
                               text=True, check=True).stdout)
-    data = {"hosts": args.hosts, "forks": args.forks, "repeat": args.repeat, "cpus": os.cpu_count(), "image": image,
-            "image_bytes": size, "seconds": seconds, "median": med, "ratios": ratios,
-            "loadavg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    with open(args.json, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    print(json.dumps({"median": med, "ratios": ratios}, indent=2))
+    data = {"hosts": args.hosts, "forks": args.forks, "repeat": args.repeat, "image": image,
+            "image_bytes": size, "seconds": seconds, "median": med, "ratios": ratios}
+    save_results(args.json, data, {"median": med, "ratios": ratios})
     return 0
 
 

@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLEET_LAB = os.path.join(ROOT, "lab", "fleet", "fleet-lab")
@@ -152,10 +152,17 @@ def run(hosts: List[int], forks: int, interval: float, repeat: int, inventory: s
                      "naive_over_diagnose": round(nv / d5, 2),
                      "diagnose0_over_floor_controller_cpu": round(
                          (cpu_med["diagnose0"][k]["controller_cpu"] or 0) / (cpu_med["floor"][k]["controller_cpu"] or 1), 2)}
-    return {"hosts": hosts, "forks": forks, "interval": interval, "repeat": repeat, "cpus": os.cpu_count(),
-            "loadavg_at_end": os.getloadavg(), "seconds": results, "median": med, "ratios": ratios,
-            "cpu_seconds_median": cpu_med,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    return {"hosts": hosts, "forks": forks, "interval": interval, "repeat": repeat, "seconds": results, "median": med,
+            "ratios": ratios, "cpu_seconds_median": cpu_med}
+
+
+def save_results(path: str, data: Dict[str, Any], shown: Any) -> None:
+    """Every fleet bench's results: DATA with the machine's state (cpus, load, date) as JSON at PATH; SHOWN printed."""
+    data.update({"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write("\n")
+    print(json.dumps(shown, indent=2))
 
 
 def svg(data: Dict[str, object]) -> str:
@@ -219,12 +226,9 @@ def main() -> int:
         print("starting the fleet lab with %d hosts" % max(hosts), flush=True)
         sh([FLEET_LAB, "start", str(max(hosts))])
     data = run(hosts, args.forks, args.interval, args.repeat, inventory, args.report_dir)
-    with open(args.json, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
     with open(args.svg, "w") as f:
         f.write(svg(data))
-    print(json.dumps(data["ratios"], indent=2))
+    save_results(args.json, data, data["ratios"])
     return 0
 
 

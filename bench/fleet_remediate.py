@@ -30,7 +30,7 @@ import time
 from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet_bench import FLEET_LAB, ROOT, container_ids, fleet_size, idle_rate, sh, targets_cpu  # noqa: E402
+from fleet_bench import FLEET_LAB, ROOT, container_ids, fleet_size, idle_rate, save_results, sh, targets_cpu  # noqa: E402
 
 # what each remediable fault of lab/fleet/fleet-lab plants (its plant function), to plant again after a remediation
 REPLANT = {
@@ -139,13 +139,9 @@ def main() -> int:
               "after_over_floor": round(med["after"]["wall"] / med["floor"]["wall"], 2),
               "diagnose0_over_floor": round(med["diagnose0"]["wall"] / med["floor"]["wall"], 2),
               "after_over_diagnose0": round(med["after"]["wall"] / med["diagnose0"]["wall"], 2)}
-    data = {"hosts": n, "forks": args.forks, "repeat": args.repeat, "before": args.before, "cpus": os.cpu_count(),
-            "faults": planted, "runs": runs, "median": med, "ratios": ratios,
-            "loadavg_at_end": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    with open(args.json, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    print(json.dumps({"median": med, "ratios": ratios}, indent=2))
+    data = {"hosts": n, "forks": args.forks, "repeat": args.repeat, "before": args.before,
+            "faults": planted, "runs": runs, "median": med, "ratios": ratios}
+    save_results(args.json, data, {"median": med, "ratios": ratios})
     return 0
 
 
