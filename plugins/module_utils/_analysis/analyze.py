@@ -1275,6 +1275,11 @@ DROP_REASON_NOISE: Tuple[Tuple[Optional[str], Optional[str], str], ...] = (
     ("OTHERHOST", None, "frames for another host's MAC address, seen in promiscuous mode (a packet capture)"),
     ("UNIX_DISCONNECT", None, "unix-domain sockets, not network traffic"),
     ("UNIX_SKIP_OOB", None, "unix-domain sockets, not network traffic"),
+    # kernels before the QUEUE_PURGE and SOCKET_CLOSE reasons (Debian's 6.1, seen by the VM drills): same events
+    (None, "skb_queue_purge", "queues purged when a socket closes: data its application did not read"),
+    ("NOT_SPECIFIED", "skb_release_data", "the fragment list of a packet freed with it: older kernels report each "
+     "fragment as dropped whatever the packet's fate (its own drop, if any, has its own reason)"),
+    ("NOT_SPECIFIED", "unix_dgram_sendmsg", "unix-domain sockets, not network traffic"),
 )
 
 # The finding each drop reason (or, for NOT_SPECIFIED and kernels without reasons, each location) is real loss of,
