@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import yaml
@@ -24,9 +24,9 @@ FAULTS = "clean random_drop user_chain ipv6_random_drop tbf listen_overflow"
 ENV = dict(os.environ, NETDIAG_FLEET_ID="27", NETDIAG_FLEET_FAULTS=FAULTS, ANSIBLE_NOCOLOR="1")
 
 
-def run(argv: List[str], **kw: Any) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          check=False, **kw)
+def run(argv: List[str], env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=ROOT, env=ENV if env is None else env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +89,12 @@ def test_diagnose_inside_the_ee_reports_as_outside(image, fleet, tmp_path) -> No
     proc = run(["ansible-playbook", "playbooks/diagnose.yml", "-i", fleet["inventory"],
                 "-e", "packetloss_report_dir=%s" % outside])
     assert proc.returncode == 0, proc.stdout[-4000:]
-    # -v: ansible-playbook names its configuration and collection location, which shows where it ran
+    # -v: ansible-playbook names its configuration, which shows where it ran; the work tree is not mounted in the
+    # container, so the collection it ran is the one installed in the image
     proc = run([EE_IMAGE, "run", "-v", inside, fleet["inventory"], "playbooks/diagnose.yml", "-v",
                 "-e", "packetloss_report_dir=%s" % inside], env=dict(ENV, NETDIAG_EE_IMAGE=image))
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert "config file = /runner/project/ansible.cfg" in proc.stdout, proc.stdout[:3000]
-    assert "ansible collection location = /usr/share/ansible/collections" in proc.stdout, proc.stdout[:3000]
+    assert "Using /runner/project/ansible.cfg as config file" in proc.stdout, proc.stdout[:3000]
 
     files_out, targets_out = report_set(outside)
     files_in, targets_in = report_set(inside)
