@@ -34,6 +34,7 @@ def run_main(args: Dict[str, Any], capsys: Any) -> Dict[str, Any]:
 def test_bad_input_fails_before_any_change(monkeypatch: Any, capsys: Any, args: Dict[str, Any], message: str) -> None:
     applied: List[Any] = []
     monkeypatch.setattr(batch, "apply", lambda *a, **k: applied.append(a) or {"changed": True})
+    monkeypatch.setattr(batch, "apply_all", lambda *a, **k: applied.append(a) or [{"changed": True}])
     monkeypatch.setattr(remediate, "gather", lambda *a, **k: pytest.fail("read the host on bad input"))
     # a valid run first: it must not be applied either when a later one is bad
     if args.get("runs"):
