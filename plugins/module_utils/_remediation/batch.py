@@ -18,7 +18,6 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BACKUP_ARGS, Plan, RemediationError, execute)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as _netem
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as _rules
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TARGET_ARGS, Target
 
@@ -69,7 +68,18 @@ SPECS: Dict[str, Dict[str, Any]] = {
         required_if=[("state", "present", ("interface",))],
     ),
 }
-SUMMARIES: Dict[str, Callable[[Plan, bool], str]] = {"random_drop": _rules.summary, "netem": _netem.summary}
+
+
+def _netem() -> Any:
+    """The netem remediation, compiled only on a host where a netem run is made (the module code comes to the target
+    in a zip and is compiled on every run)."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem
+    return netem
+
+
+def summary(kind: str) -> Callable[[Plan, bool], str]:
+    """The result message of the remediation module ``kind``."""
+    return _netem().summary if kind == "netem" else _rules.summary
 
 
 def module_kwargs(kind: str) -> Dict[str, Any]:
@@ -83,7 +93,7 @@ def builder(kind: str, params: Dict[str, Any], check_mode: bool) -> Callable[[Ta
         params = dict(params)
         if params["state"] == "present" and params["parent"] == "any":
             params["parent"] = None  # the default; present always sets the root
-        return _netem.build(params, check_mode=check_mode)
+        return _netem().build(params, check_mode=check_mode)
     return _rules.build(params)
 
 
@@ -141,7 +151,7 @@ def apply(kind: str, args: Dict[str, Any], check_mode: bool, diff: bool) -> Dict
         return dict(failed=True, changed=False, msg=str(exc), warnings=[])
     capture = _Capture(params, check_mode, diff)
     try:
-        execute(capture, kind, build, SUMMARIES[kind])
+        execute(capture, kind, build, summary(kind))
     except _Done as done:
         return done.result
     return dict(failed=True, changed=False, msg="%s ended without a result" % kind, warnings=capture.warnings)
@@ -163,7 +173,7 @@ def _random_drops(params: List[Dict[str, Any]], check_mode: bool, diff: bool) ->
         return plan
     capture = _Capture(params[0], check_mode, diff)
     try:
-        execute(capture, "random_drop", build, SUMMARIES["random_drop"])
+        execute(capture, "random_drop", build, _rules.summary)
         result = dict(failed=True, changed=False, msg="random_drop ended without a result", warnings=capture.warnings)
     except _Done as done:
         result = done.result
@@ -204,4 +214,4 @@ def apply_all(runs: List[Dict[str, Any]], backup: Dict[str, Any], check_mode: bo
     return results
 
 
-__all__ = ["KINDS", "SPECS", "module_kwargs", "builder", "check_args", "apply", "apply_all"]
+__all__ = ["KINDS", "SPECS", "summary", "module_kwargs", "builder", "check_args", "apply", "apply_all"]
