@@ -33,6 +33,7 @@ def _dropreasons() -> Any:
     from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons
     return dropreasons
 
+
 LAYERS = ("tc", "netstat", "conntrack", "iptables", "drop_reasons")
 
 

@@ -60,8 +60,7 @@ ROLE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path
     ({"packetloss_verify": "maybe"}, "argument 'packetloss_verify' is of type str and we were unable to convert to bool"),
     ({"packetloss_remediate_findings": {"id": "qdisc.netem"}}, "packetloss_remediate_findings"),
 ])
-def test_the_action_checks_the_role_variables_as_ansibles_role_validation(variables: Dict[str, Any],
-                                                                         message: Any) -> None:
+def test_the_action_checks_the_role_variables_as_ansibles(variables: Dict[str, Any], message: Any) -> None:
     """playbooks/remediate.yml imports the role without Ansible's validation task; the action checks the same spec."""
     from ansible.plugins.action.validate_argument_spec import ActionModule as Validate
     with open(os.path.join(ROLE_PATH, "defaults", "main.yml")) as f:
