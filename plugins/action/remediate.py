@@ -12,10 +12,14 @@ controller-only), the host is read first and the module runs only where somethin
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional
 
+import yaml
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import combine_vars
 
 from ansible_collections.netdiag.packetloss.plugins.action.diagnose import ActionModule as DiagnoseAction
 from ansible_collections.netdiag.packetloss.plugins.action.diagnose import check_containers, check_probe
@@ -25,6 +29,23 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation im
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import diagnosis as _diagnosis
 
 MODULE = "netdiag.packetloss.remediate"
+ROLE = "netdiag.packetloss.remediate"
+_ROLE_OPTIONS: Dict[str, Dict[str, Any]] = {}
+
+
+def role_options(role_path: str) -> Dict[str, Any]:
+    """The options of the role's meta/argument_specs.yml (entry point main), read once per process."""
+    if role_path not in _ROLE_OPTIONS:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+            specs = yaml.load(handle, Loader=loader)  # nosec: a safe loader
+        _ROLE_OPTIONS[role_path] = ((specs or {}).get("argument_specs") or {}).get("main", {}).get("options") or {}
+    return _ROLE_OPTIONS[role_path]
+
+
+def role_errors(options: Dict[str, Any], values: Dict[str, Any]) -> List[str]:
+    """What Ansible's role argument validation (validate_argument_spec) says of the role's variables ``values``."""
+    return list(ArgumentSpecValidator(options).validate(values).error_messages)
 
 
 def allow_list() -> Any:
@@ -146,6 +167,7 @@ class ActionModule(DiagnoseAction):
         self._prerequisites = None
         self._docker_sdk = "not_needed"
         result = ActionBase.run(self, tmp, task_vars)
+        self._check_role(task_vars)
         _unused, args = self.validate_argument_spec(argument_spec=_findings.ARGUMENT_SPEC)
         if args["runs"] is not None:
             raise AnsibleActionFail("runs is set by the action plugin itself; do not give it in a task")
@@ -239,6 +261,21 @@ class ActionModule(DiagnoseAction):
             result["msg"] = "; ".join(text)
         return result
 
+    def _check_role(self, task_vars: Dict[str, Any]) -> None:
+        """In the remediate role, its variables checked against its meta/argument_specs.yml here, as the validation
+        task Ansible puts first in a role does (same checks, same messages), before anything is read: the playbook
+        imports the role with rolespec_validate false, which saves a round of workers over the fleet."""
+        role = getattr(self._task, "_role", None)
+        if role is None or not isinstance(getattr(role, "_role_path", None), str) or role.get_name() != ROLE:
+            return
+        options = role_options(role._role_path)
+        given = self._templar.template(dict((k, task_vars[k]) for k in options if k in task_vars))
+        errors = role_errors(options, combine_vars(given, getattr(role, "_role_params", None) or {}))
+        if errors:
+            raise AnsibleActionFail("Validation of arguments failed:\n%s" % "\n".join(errors), result=dict(
+                argument_errors=errors, validate_args_context=dict(type="role", name=ROLE, argument_spec_name="main",
+                                                                   path=role._role_path)))
+
     def _module(self, module_args: Dict[str, Any], task_vars: Dict[str, Any]) -> Dict[str, Any]:
         res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
         if res.get("failed") and "runs" not in res:
@@ -246,4 +283,4 @@ class ActionModule(DiagnoseAction):
         return res
 
 
-__all__ = ["ActionModule", "usable", "scope", "report", "lines", "unverifiable"]
+__all__ = ["ActionModule", "usable", "scope", "report", "lines", "unverifiable", "role_options", "role_errors"]

@@ -238,7 +238,7 @@ def main() -> None:
         build = _batch.builder("netem", module.params, module.check_mode)
     except RemediationError as exc:
         module.fail_json(msg=str(exc))
-    execute(module, "netem", build, _batch.SUMMARIES["netem"])
+    execute(module, "netem", build, _batch.summary("netem"))
 
 
 if __name__ == "__main__":

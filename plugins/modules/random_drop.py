@@ -261,7 +261,7 @@ def main() -> None:
         build = _batch.builder("random_drop", module.params, module.check_mode)
     except RemediationError as exc:
         module.fail_json(msg=str(exc))
-    execute(module, "random_drop", build, _batch.SUMMARIES["random_drop"])
+    execute(module, "random_drop", build, _batch.summary("random_drop"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ description:
     M(netdiag.packetloss.random_drop)), chosen by O(findings), O(min_severity), O(targets) and O(remediations), minus
     those the allow-list O(allow) selects as intended - and runs each finding's module with the finding's
     C(remediation_args) as they are, once per distinct module and arguments, for the host, its containers and
-    namespaces in one module run on the target. Then it diagnoses again and reports per target what was there
+    namespaces in one module run on the target. The M(netdiag.packetloss.random_drop) runs of one target are one
+    plan from one reading of its rulesets - one restore per ruleset and table, one backup and one re-read - each run
+    removing exactly what it would remove alone and keeping its own result. Then it diagnoses again and reports per target what was there
     before, what was removed, what was kept and what is there after.
   - The findings come from O(diagnosis) (the C(packetloss_diagnosis) fact the diagnose role or
     M(netdiag.packetloss.diagnose) left) when it read the C(qdisc) and C(netfilter) layers of its targets; without
@@ -134,7 +136,9 @@ attributes:
     description: The modules report what they would remove, and the diff; nothing changes, nothing is verified or probed.
   diff_mode:
     support: full
-    description: The diffs of every module run (C(iptables-save) or C(nft list table) form, qdiscs as C(tc) shows them).
+    description:
+      - The diffs of every module run (C(iptables-save) or C(nft list table) form, qdiscs as C(tc) shows them); the
+        M(netdiag.packetloss.random_drop) runs of one target give one diff per ruleset changed.
   idempotent:
     support: full
     description: A second run finds nothing to remove and reports no change.
@@ -272,9 +276,10 @@ def main() -> None:
     except RemediationError as exc:
         module.fail_json(msg="%s; nothing was changed" % exc)
     done, diffs = [], []
-    for run in runs:
-        args = dict(run["args"], backup=p["backup"], backup_dir=p["backup_dir"])
-        res = _batch.apply(run["remediation"], args, module.check_mode, bool(module._diff))
+    # the random_drop runs of a target are planned together: one reading of its rulesets, one re-read
+    results = _batch.apply_all(runs, dict(backup=p["backup"], backup_dir=p["backup_dir"]), module.check_mode,
+                               bool(module._diff))
+    for run, res in zip(runs, results):
         for w in res.pop("warnings", []):
             module.warn("%s %s: %s" % (run["remediation"], run["target"], w))
         diffs.extend(res.pop("diff", []) or [])

@@ -30,7 +30,6 @@ import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.text import fmt_num
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem_options
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _netfilter
 
 SEVERITIES = ("info", "warning", "critical")
@@ -541,6 +540,8 @@ def _check_qdiscs(c: _Ctx) -> None:
 
 
 def _netem(c: _Ctx, q: Dict[str, Any], where: str, qinfo: Dict[str, Any], counters: List[Dict[str, Any]]) -> None:
+    # compiled only where a netem qdisc is found (module code reaches the target in a zip, compiled on every run)
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem_options
     params = _netem_params(_dict(q.get("options")))
     lossy = _netem_options.lossy(params)
     drops = next((x for x in counters if x["name"] == "drops"), None)

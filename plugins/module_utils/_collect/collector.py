@@ -12,17 +12,27 @@ from __future__ import annotations
 import datetime
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import (
     PROC_MAX, RULESET_MAX, TC_MAX, InputError, read_text)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import Netlink, driver_stats
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.tc import parse_tc_qdisc_show, read_qdiscs
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target, entered
+
+if TYPE_CHECKING:
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons_t
+
+
+def _dropreasons() -> Any:
+    """The drop-reason recorder, compiled only where the drops layer is read (module code reaches the target in a zip
+    and is compiled on every run)."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons
+    return dropreasons
+
 
 LAYERS = ("tc", "netstat", "conntrack", "iptables", "drop_reasons")
 
@@ -120,7 +130,7 @@ class Collector:
         # second resumes it by its instance name
         self.hold: Optional[float] = None
         self.resume: Optional[str] = None
-        self._recorder: Optional[_dropreasons.Recorder] = None
+        self._recorder: Optional["_dropreasons_t.Recorder"] = None
         self._recorded: Optional[Dict[str, Any]] = None
         self._target_label: Optional[str] = None
         self._recorded_with: Optional[str] = None
@@ -282,26 +292,26 @@ class Collector:
                 self.warnings.append("drop_reasons not recorded: %s" % self._recorded.get("reason"))
             return self._recorded
         if not self.live:
-            return self._dr_unavailable(_dropreasons.NOT_LIVE, "drop reasons are recorded on the live system, not in a copied /proc")
+            return self._dr_unavailable(_dropreasons().NOT_LIVE, "drop reasons are recorded on the live system, not in a copied /proc")
         if self.hold or self.resume:
             return self._dr_two_runs(label)
         if not self.interval or self.interval <= 0:
-            return self._dr_unavailable(_dropreasons.NO_INTERVAL, "drop reasons are recorded over an interval: give interval > 0 "
+            return self._dr_unavailable(_dropreasons().NO_INTERVAL, "drop reasons are recorded over an interval: give interval > 0 "
                                         "(or drop_reasons_hold, then drop_reasons_instance in the next run)")
         if self._recorder is None:
             self._recorded_with = label
             try:
-                self._recorder = _dropreasons.Recorder().start()
-            except _dropreasons.Unavailable as exc:
+                self._recorder = _dropreasons().Recorder().start()
+            except _dropreasons().Unavailable as exc:
                 return self._dr_unavailable(exc.cause, str(exc))
             except (OSError, InputError, ValueError) as exc:
-                return self._dr_unavailable(_dropreasons.FAILED, "drop reasons not recorded: %s" % exc)
+                return self._dr_unavailable(_dropreasons().FAILED, "drop reasons not recorded: %s" % exc)
             return self._recorder.recording()
         rec, self._recorder = self._recorder, None
         try:
             self._recorded = rec.stop()
         except (OSError, InputError, ValueError) as exc:
-            return self._dr_unavailable(_dropreasons.FAILED, "drop reasons recorded but not read: %s" % exc)
+            return self._dr_unavailable(_dropreasons().FAILED, "drop reasons recorded but not read: %s" % exc)
         return self._dr_recorded()
 
     def _dr_two_runs(self, label: Optional[str]) -> Dict[str, Any]:
@@ -309,14 +319,14 @@ class Collector:
         self._recorded_with = label
         try:
             if self.resume:
-                self._recorded = _dropreasons.resume(self.resume)
+                self._recorded = _dropreasons().resume(self.resume)
                 return self._dr_recorded()
-            self._recorded = _dropreasons.hold(float(self.hold or 0))
+            self._recorded = _dropreasons().hold(float(self.hold or 0))
             return self._recorded
-        except _dropreasons.Unavailable as exc:
+        except _dropreasons().Unavailable as exc:
             return self._dr_unavailable(exc.cause, str(exc))
         except (OSError, InputError, ValueError) as exc:
-            return self._dr_unavailable(_dropreasons.FAILED, "drop reasons not recorded: %s" % exc)
+            return self._dr_unavailable(_dropreasons().FAILED, "drop reasons not recorded: %s" % exc)
 
     def _dr_recorded(self) -> Dict[str, Any]:
         for note in (self._recorded or {}).get("notes") or []:
@@ -326,7 +336,7 @@ class Collector:
 
     def _dr_unavailable(self, cause: str, reason: str) -> Dict[str, Any]:
         self._recorded = {"available": False, "scope": "host", "cause": cause, "reason": reason,
-                          "offered": cause not in _dropreasons.NOT_OFFERED}
+                          "offered": cause not in _dropreasons().NOT_OFFERED}
         if self._recorded["offered"]:
             self.warnings.append("drop_reasons not recorded: %s" % reason)
         return self._recorded

@@ -15,7 +15,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import LAYERS, Collector
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.fileio import InputError, open_checked
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.limits import MAX_INTERVAL
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.dropreasons import HOLD_MAX, is_instance_name
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import (
     HOST, TARGET_ARGS, Target, TargetError, container_target, docker_sdk_state, netns_target, resolve, running_containers)
 
@@ -111,11 +110,14 @@ def run(module: AnsibleModule, layers: List[str], collector: Optional[Collector]
     if (hold or resume) and (interval or p.get("proc_root")):
         module.fail_json(msg="drop_reasons_hold and drop_reasons_instance record over two module runs of the live system: "
                              "they cannot be combined with interval or proc_root")
-    if hold is not None and not 0 < hold <= HOLD_MAX:
-        module.fail_json(msg="drop_reasons_hold must be 0-%d seconds, got %s" % (HOLD_MAX, hold))
-    if resume is not None and not is_instance_name(resume):
-        module.fail_json(msg="drop_reasons_instance must be the instance of a previous run's drop_reasons layer "
-                             "(netdiag-PID-EPOCH[-PIDNS]), got %r" % resume)
+    if hold is not None or resume is not None:
+        # compiled only where a recording is asked for (module code is compiled on the target on every run)
+        from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.dropreasons import HOLD_MAX, is_instance_name
+        if hold is not None and not 0 < hold <= HOLD_MAX:
+            module.fail_json(msg="drop_reasons_hold must be 0-%d seconds, got %s" % (HOLD_MAX, hold))
+        if resume is not None and not is_instance_name(resume):
+            module.fail_json(msg="drop_reasons_instance must be the instance of a previous run's drop_reasons layer "
+                                 "(netdiag-PID-EPOCH[-PIDNS]), got %r" % resume)
     collector = collector or Collector(proc_root=p.get("proc_root"))
     collector.interval = interval
     collector.hold, collector.resume = hold, resume

@@ -19,10 +19,17 @@ import struct
 from typing import Any, Dict, List, Optional, Union
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors import ParseError, to_text
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.rtnetlink import (
     NETLINK_ROUTE, NLMSG_HDRLEN, TC_H_ROOT, Netlink, attributes, dump, format_handle, header, nla, parse_handle,
     request)
+
+
+def _netem() -> Any:
+    """netem's options (_kernel.netem), compiled only where a netem qdisc or tc text is read (module code reaches the
+    target in a zip and is compiled on every run)."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem
+    return netem
+
 
 STATS_KEYS = ("bytes", "packets", "drops", "overlimits", "requeues", "backlog_bytes", "backlog_packets", "qlen")
 ROW_KEYS = ("interface", "ifindex", "kind", "handle", "parent", "root", "refcnt", "options", "stats", "line")
@@ -39,7 +46,7 @@ def qdisc_line(row: Dict[str, Any], handle: Optional[str] = None) -> str:
     where = "root" if row.get("root") else "parent %s" % row.get("parent")
     line = "qdisc %s %s dev %s %s" % (row["kind"], handle or row["handle"], row["interface"], where)
     if row["kind"] == "netem" and isinstance(row.get("options"), dict) and "limit" in row["options"]:
-        line += " " + " ".join(_netem.words(row["options"], show=True))
+        line += " " + " ".join(_netem().words(row["options"], show=True))
     return line
 
 
@@ -77,7 +84,7 @@ def _stats_line(line: str, entry: Dict[str, Any]) -> None:
         for key, group in zip(("bytes", "packets", "drops", "overlimits", "requeues"), sent.groups()):
             stats[key] = int(group or 0)
     if backlog:
-        stats["backlog_bytes"] = _netem.size_bytes(backlog.group(1)) or 0
+        stats["backlog_bytes"] = _netem().size_bytes(backlog.group(1)) or 0
         stats["backlog_packets"] = stats["qlen"] = int(backlog.group(2))
         if backlog.group(3) is not None:
             stats["requeues"] = int(backlog.group(3))
@@ -102,7 +109,7 @@ def parse_tc_qdisc_show(text: Union[str, bytes], source: str = "tc qdisc show",
                 raise ParseError(source, lineno, "statistics line before any qdisc")
             _stats_line(line, entries[-1])
             continue
-        w = _netem.Words(line.split(), source, lineno)
+        w = _netem().Words(line.split(), source, lineno)
         if w.take() != "qdisc":
             raise ParseError(source, lineno, "expected 'qdisc KIND HANDLE ...', got %r" % line[:60])
         kind = w.take(what="qdisc kind")
@@ -120,7 +127,7 @@ def parse_tc_qdisc_show(text: Union[str, bytes], source: str = "tc qdisc show",
                 entry["interface"] = w.take(what=word)
             else:
                 entry["parent"] = format_handle(parse_handle(w.take(lambda h: h if _HANDLE.match(h) else None, "parent")))
-        entry["options"] = _netem.parse_words(w) if kind == "netem" else _generic_options(w.words[w.i:])
+        entry["options"] = _netem().parse_words(w) if kind == "netem" else _generic_options(w.words[w.i:])
         entries.append(entry)
     return entries
 
@@ -165,7 +172,7 @@ def decode_options(kind: str, raw: Optional[bytes]) -> Dict[str, Any]:
     if raw is None:
         return {}
     if kind == "netem":
-        return _netem.decode_netem_options(raw)
+        return _netem().decode_netem_options(raw)
     if kind in ("pfifo", "bfifo", "pfifo_head_drop") and len(raw) >= 4:
         return {"limit": struct.unpack_from("=I", raw)[0]}
     if kind == "tbf":

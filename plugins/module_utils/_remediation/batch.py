@@ -11,13 +11,13 @@ This module_utils is PRIVATE and should only be used by this collection.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Dict, List
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BACKUP_ARGS, Plan, RemediationError, execute)
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem as _netem
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import rules as _rules
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import TARGET_ARGS, Target
 
@@ -68,7 +68,18 @@ SPECS: Dict[str, Dict[str, Any]] = {
         required_if=[("state", "present", ("interface",))],
     ),
 }
-SUMMARIES: Dict[str, Callable[[Plan, bool], str]] = {"random_drop": _rules.summary, "netem": _netem.summary}
+
+
+def _netem() -> Any:
+    """The netem remediation, compiled only on a host where a netem run is made (the module code comes to the target
+    in a zip and is compiled on every run)."""
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import netem
+    return netem
+
+
+def summary(kind: str) -> Callable[[Plan, bool], str]:
+    """The result message of the remediation module ``kind``."""
+    return _netem().summary if kind == "netem" else _rules.summary
 
 
 def module_kwargs(kind: str) -> Dict[str, Any]:
@@ -82,7 +93,7 @@ def builder(kind: str, params: Dict[str, Any], check_mode: bool) -> Callable[[Ta
         params = dict(params)
         if params["state"] == "present" and params["parent"] == "any":
             params["parent"] = None  # the default; present always sets the root
-        return _netem.build(params, check_mode=check_mode)
+        return _netem().build(params, check_mode=check_mode)
     return _rules.build(params)
 
 
@@ -140,10 +151,67 @@ def apply(kind: str, args: Dict[str, Any], check_mode: bool, diff: bool) -> Dict
         return dict(failed=True, changed=False, msg=str(exc), warnings=[])
     capture = _Capture(params, check_mode, diff)
     try:
-        execute(capture, kind, build, SUMMARIES[kind])
+        execute(capture, kind, build, summary(kind))
     except _Done as done:
         return done.result
     return dict(failed=True, changed=False, msg="%s ended without a result" % kind, warnings=capture.warnings)
 
 
-__all__ = ["KINDS", "SPECS", "module_kwargs", "builder", "check_args", "apply"]
+def _random_drops(params: List[Dict[str, Any]], check_mode: bool, diff: bool) -> List[Dict[str, Any]]:
+    """Several random_drop state=absent runs on one target (``params`` checked, same target and backup) as one:
+    one reading of the rulesets, one plan, one restore per ruleset and table, one re-read; a result per run."""
+    try:
+        vs = [_rules.validate(p) for p in params]
+    except RemediationError as exc:
+        return _rules.split(dict(failed=True, changed=False, msg=str(exc), warnings=[]), None, params, check_mode)
+    plans: List[Plan] = []
+
+    def build(target: Target) -> Plan:
+        plan = _rules.plan_absent_many(target, vs)
+        plan.extra["state"] = "absent"
+        plans.append(plan)
+        return plan
+    capture = _Capture(params[0], check_mode, diff)
+    try:
+        execute(capture, "random_drop", build, _rules.summary)
+        result = dict(failed=True, changed=False, msg="random_drop ended without a result", warnings=capture.warnings)
+    except _Done as done:
+        result = done.result
+    return _rules.split(result, plans[0] if plans else None, vs, check_mode)
+
+
+def apply_all(runs: List[Dict[str, Any]], backup: Dict[str, Any], check_mode: bool, diff: bool) -> List[Dict[str, Any]]:
+    """Run every remediation of ``runs`` ({remediation, args}) with ``backup`` (backup, backup_dir) and return the
+    module's result of each, in order. The random_drop removals of one target (state absent) are made together:
+    one plan from one reading of its rulesets (see rules.plan_absent_many), results split per run as each run alone
+    would report it; every other run as its module would run it alone."""
+    results: List[Dict[str, Any]] = [{} for _r in runs]
+    groups: Dict[str, List[int]] = {}
+    params: Dict[int, Dict[str, Any]] = {}
+    order: List[Any] = []
+    for i, run in enumerate(runs):
+        args = dict(run["args"], **backup)
+        if run["remediation"] == "random_drop":
+            try:
+                params[i] = check_args("random_drop", args)
+            except RemediationError as exc:
+                results[i] = dict(failed=True, changed=False, msg=str(exc), warnings=[])
+                continue
+            if params[i]["state"] == "absent":
+                key = json.dumps([params[i].get("netns"), params[i].get("container")])
+                if key not in groups:
+                    order.append(key)
+                groups.setdefault(key, []).append(i)
+                continue
+        order.append(i)
+    for item in order:
+        if isinstance(item, str):
+            members = groups[item]
+            for i, res in zip(members, _random_drops([params[i] for i in members], check_mode, diff)):
+                results[i] = res
+        else:
+            results[item] = apply(runs[item]["remediation"], dict(runs[item]["args"], **backup), check_mode, diff)
+    return results
+
+
+__all__ = ["KINDS", "SPECS", "summary", "module_kwargs", "builder", "check_args", "apply", "apply_all"]

@@ -20,7 +20,7 @@ import shlex
 import stat
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common import fileio as _fileio
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target, TargetError, entered, resolve
@@ -260,9 +260,10 @@ class TargetLock:
 class Step:
     """One change: ``apply`` makes it, ``describe`` names it in the result and in error messages."""
 
-    def __init__(self, describe: str, apply: Callable[[], None]) -> None:
+    def __init__(self, describe: str, apply: Callable[[], None], keys: Optional[Set[Tuple[Any, ...]]] = None) -> None:
         self.describe = describe
         self.apply = apply
+        self.keys = keys or set()  # what it changes, in the plan's own terms (random_drop: family, backend, table)
 
 
 class Plan:

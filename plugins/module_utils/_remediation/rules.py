@@ -444,7 +444,8 @@ def _listing(family: str, name: str) -> str:
 
 
 class Scope:
-    """Which rulesets to read and which of their random-drop rules to take."""
+    """Which rulesets to read and which of their random-drop rules to take: one random_drop run's bounds (family,
+    backend, table, chain)."""
 
     def __init__(self, family: str, backend: str, table: Optional[str], chain: Optional[str]) -> None:
         self.ipt_families = [f for f in ("ipv4", "ipv6") if family in ("all", f)]
@@ -454,23 +455,61 @@ class Scope:
         self.table = table
         self.chain = chain
 
+    @classmethod
+    def of(cls, v: Dict[str, Any]) -> "Scope":
+        return cls(v["family"], v["backend"], v["table"], v["chain"])
+
     def native_table(self, family: str, name: str) -> bool:
         return self.native and (self.native_families is None or family in self.native_families) \
             and (self.table is None or name == self.table)
 
+    def ruleset(self, family: str, backend: str) -> bool:
+        """Whether the iptables ruleset of ``family`` and ``backend`` is in scope."""
+        return family in self.ipt_families and backend in self.ipt_backends
 
-def read_rulesets(scope: Scope) -> Tuple[List[IptRuleset], List[NftTable], List[str]]:
-    """The iptables rulesets and nftables tables in scope, read at once by the reader iptables_facts uses
+    def takes_table(self, family: str, name: str) -> bool:
+        """Whether the native table ``family name``, as read_live reads it, is in scope: a table the scope names, or an
+        iptables-named table holding native rules of a family and backend in scope."""
+        if self.native_table(family, name):
+            return True
+        ipt = [f for f, nft in _IPT_OF_NFT if nft == family]
+        return bool(ipt) and name in IPTABLES_NFT_TABLES and self.ruleset(ipt[0], "nft")
+
+    def chosen(self, rules: List[Rule]) -> List[Rule]:
+        return [r for r in rules if (self.table is None or r["table"] == self.table)
+                and (self.chain is None or r["chain"] == self.chain)]
+
+    def covers(self, entry: Dict[str, Any]) -> bool:
+        """Whether a ``removed`` entry of a plan is a rule this scope takes."""
+        if self.table is not None and entry.get("table") != self.table or \
+                self.chain is not None and entry.get("chain") != self.chain:
+            return False
+        if entry.get("backend") == "nft-native":
+            return self.takes_table(entry.get("family"), entry.get("table"))
+        return self.ruleset(entry.get("family"), entry.get("backend"))
+
+
+_IPT_OF_NFT = (("ipv4", "ip"), ("ipv6", "ip6"))
+
+
+def read_rulesets(scopes: List[Scope]) -> Tuple[List[IptRuleset], List[NftTable], List[str]]:
+    """The iptables rulesets and nftables tables in any of ``scopes``, read at once by the reader iptables_facts uses
     (_kernel.netfilter.read_live), and its notes. What cannot be read fails the module (nothing is changed): a random
     drop may be in it."""
-    live = _read(read_live, tuple(scope.ipt_families), tuple(scope.ipt_backends), scope.native_table)
+    families = tuple(f for f in ("ipv4", "ipv6") if any(f in s.ipt_families for s in scopes))
+    backends = tuple(b for b in ("legacy", "nft") if any(b in s.ipt_backends for s in scopes))
+    live = _read(read_live, families, backends, lambda fam, name: any(s.native_table(fam, name) for s in scopes))
     if live.unread:
         raise RemediationError("cannot read the rulesets to change, nothing was changed: %s"
                                % "; ".join("%s (%s)" % (u["reason"], u["cause"]) for u in live.unread))
     rulesets = [IptRuleset(saved) for saved in live.saves]
     native = [NftTable(table) for table in live.tables]
-    unknown = opaque_drops([dict(t.parsed, rules=[r for r in t.parsed["rules"] if scope.chain in (None, r["chain"])])
-                            for t in native])
+    unknown: List[Dict[str, Any]] = []
+    for s in scopes:
+        for u in opaque_drops([dict(t.parsed, rules=[r for r in t.parsed["rules"] if s.chain in (None, r["chain"])])
+                               for t in native if s.takes_table(t.family, t.name)]):
+            if u not in unknown:
+                unknown.append(u)
     if unknown:
         raise RemediationError("cannot read the rulesets to change, nothing was changed: %s"
                                % "; ".join(u["reason"] for u in unknown))
@@ -541,7 +580,8 @@ def _restore_step(rs: IptRuleset, table: str, script: str, what: str) -> Step:
         # commit (a few milliseconds) are lost: the legacy tools cannot add to a policy counter.
         policies = policy_lines(_read(read_save, rs.family, rs.backend, True, table).parsed, table)
         run(argv[:1] + ["-c"] + argv[1:], data=with_policies(script, policies))
-    return Step("%s --noflush: %s in table %s (%s)" % (rs.prefix + "-restore", what, table, rs.family), apply)
+    return Step("%s --noflush: %s in table %s (%s)" % (rs.prefix + "-restore", what, table, rs.family), apply,
+                {(rs.family, rs.backend, table)})
 
 
 _COUNTED = re.compile(r"^(?:\[([0-9]+):([0-9]+)\]\s*(.*)|(:\S+\s+\S+)\s*\[([0-9]+):([0-9]+)\])$")
@@ -579,10 +619,19 @@ def counters_lowered(before: str, skip: Set[int], after: str, added: Optional[st
 
 def _nft_step(batch: Dict[str, Any], what: str) -> Step:
     data = json.dumps(batch)
+    keys = set()
+    for item in batch["nftables"]:
+        body = next(iter(next(iter(item.values())).values()))
+        keys.add((body["family"], "nft-native", body.get("table", body.get("name"))))
 
     def apply() -> None:
         run(["nft", "-j", "-f", "-"], data=data)
-    return Step("nft -j -f - (one transaction): %s" % what, apply)
+    return Step("nft -j -f - (one transaction): %s" % what, apply, keys)
+
+
+def entry_key(entry: Dict[str, Any]) -> Tuple[Any, ...]:
+    """The (family, backend, table) of a removed or added rule, as its Step's keys name it."""
+    return (entry.get("family"), entry.get("backend"), entry.get("table"))
 
 
 def _ipt_backup(rs: IptRuleset) -> BackupPart:
@@ -603,13 +652,28 @@ def _nft_backup(table: NftTable) -> BackupPart:
 
 
 def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
+    return plan_absent_many(target, [v])
+
+
+def _union(rules: List[Rule], scopes: List[Scope], key: Callable[[Rule], Any]) -> List[Rule]:
+    """The rules any of ``scopes`` chooses, each once, in their order in ``rules``."""
+    wanted = set(key(r) for s in scopes for r in s.chosen(rules))
+    return [r for r in rules if key(r) in wanted]
+
+
+def plan_absent_many(target: Target, vs: List[Dict[str, Any]]) -> Plan:
+    """One plan removing the random-drop rules of every scope of ``vs`` (validated state=absent parameters) from one
+    reading of the rulesets: one restore per iptables ruleset and table, one nft transaction, one backup and one
+    re-read per ruleset changed. A rule in several scopes is removed once. ``removed`` is in the rulesets' order;
+    Scope.covers tells which scope each entry is in."""
     plan = Plan(target)
-    scope = Scope(v["family"], v["backend"], v["table"], v["chain"])
-    rulesets, native, notes = read_rulesets(scope)
+    scopes = [Scope.of(v) for v in vs]
+    rulesets, native, notes = read_rulesets(scopes)
     plan.warnings.extend(notes)
     checks: List[Tuple[IptRuleset, Set[int], Set[str]]] = []
     for rs in rulesets:
-        chosen = select_iptables(rs.parsed, v["table"], v["chain"])
+        mine = [s for s in scopes if s.ruleset(rs.family, rs.backend)]
+        chosen = _union(select_iptables(rs.parsed), mine, lambda r: r["line"])
         if not chosen:
             continue
         split = [r for r in chosen if r.get("last_line")]
@@ -631,9 +695,10 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
                                      normalize_save(without_lines(rs.text, lines), affected)))
         plan.backup.append(_ipt_backup(rs))
         checks.append((rs, lines, affected))
-    native_chosen: List[Tuple[NftTable, List[Rule]]] = []
+    native_chosen: List[Tuple[NftTable, List[Rule], List[Scope]]] = []
     for table in native:
-        chosen = select_nft(table.parsed, scope.native_families, v["table"], v["chain"])
+        mine = [s for s in scopes if s.takes_table(table.family, table.name)]
+        chosen = _union(select_nft(table.parsed), mine, lambda r: r["handle"])
         if not chosen:
             continue
         table.listing = _listing(table.family, table.name)
@@ -643,11 +708,11 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
         plan.diffs.append(diff_entry("nft list table %s %s" % (table.family, table.name), nft_listing(table.listing)[0],
                                      nft_listing_without(table.listing, handles)))
         plan.backup.append(_nft_backup(table))
-        native_chosen.append((table, chosen))
+        native_chosen.append((table, chosen, mine))
     if native_chosen:
-        rules = [r for _t, chosen in native_chosen for r in chosen]
+        rules = [r for _t, chosen, _s in native_chosen for r in chosen]
         plan.steps.append(_nft_step(nft_delete_batch(rules), "delete %d random-drop rule(s) by handle in %s" % (
-            len(rules), ", ".join("%s %s" % (t.family, t.name) for t, _c in native_chosen))))
+            len(rules), ", ".join("%s %s" % (t.family, t.name) for t, _c, _s in native_chosen))))
     plan.extra["scanned"] = [{"family": rs.family, "backend": rs.backend,
                               "rules": sum(t.get("rule_count", 0) for t in rs.parsed["tables"].values())}
                              for rs in rulesets] + [{"family": t.family, "backend": "nft-native", "table": t.name,
@@ -659,7 +724,8 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
         for rs, lines, affected in checks:
             now = rs.reread()
             expected = normalize_save(without_lines(rs.text, lines))
-            left = select_iptables(now.parsed, v["table"], v["chain"])
+            mine = [s for s in scopes if s.ruleset(rs.family, rs.backend)]
+            left = _union(select_iptables(now.parsed), mine, lambda r: r["line"])
             if left:
                 problems.append("%d random-drop rule(s) still in %s: %s" % (
                     len(left), rs.label, "; ".join("-A %s %s" % (r["chain"], r["spec"]) for r in left)))
@@ -670,11 +736,11 @@ def plan_absent(target: Target, v: Dict[str, Any]) -> Plan:
             if lowered:
                 problems.append("counters went down in %s (reset by the change): %s" % (rs.label, "; ".join(lowered[:5])))
             plan.diffs.append(diff_entry(rs.label, normalize_save(rs.text, affected), normalize_save(now.text, affected)))
-        for table, chosen in native_chosen:
+        for table, chosen, mine in native_chosen:
             now = _table(table.family, table.name)
             handles = set(r["handle"] for r in chosen)
             left = [r for r in now.parsed["rules"] if r.get("handle") in handles]
-            left += [r for r in select_nft(now.parsed, scope.native_families, v["table"], v["chain"]) if r not in left]
+            left += [r for r in _union(select_nft(now.parsed), mine, lambda r: r["handle"]) if r not in left]
             if left:
                 problems.append("%d random-drop rule(s) still in nft table %s %s" % (len(left), table.family, table.name))
             listing = _listing(table.family, table.name)
@@ -825,19 +891,69 @@ def _plan_present_native(target: Target, v: Dict[str, Any]) -> Plan:
 
 
 def summary(plan: Plan, check_mode: bool = False) -> str:
+    return changes_text(plan.removed if plan.steps else [], plan.added if plan.steps else [], check_mode,
+                        plan.extra.get("state"))
+
+
+def changes_text(removed: List[Dict[str, Any]], added: List[Dict[str, Any]], check_mode: bool,
+                 state: Optional[str]) -> str:
+    """The result's msg: the rules removed and added (or that would be), or why nothing changes."""
     def names(rules: List[Dict[str, Any]]) -> str:
         return "; ".join("%s %s %s: %s" % (r["family"], r["backend"], r["table"], r["rule"]) for r in rules[:10]) + \
             (" ..." if len(rules) > 10 else "")
-    if not plan.steps:
-        return "nothing to change: %s" % ("the drill rule is in place" if plan.extra.get("state") == "present"
+    if not removed and not added:
+        return "nothing to change: %s" % ("the drill rule is in place" if state == "present"
                                           else "no random-drop rule in scope")
     would = "would be " if check_mode else ""
     parts = []
-    if plan.removed:
-        parts.append("%d rule(s) %sremoved: %s" % (len(plan.removed), would, names(plan.removed)))
-    if plan.added:
-        parts.append("%d rule(s) %sadded: %s" % (len(plan.added), would, names(plan.added)))
+    if removed:
+        parts.append("%d rule(s) %sremoved: %s" % (len(removed), would, names(removed)))
+    if added:
+        parts.append("%d rule(s) %sadded: %s" % (len(added), would, names(added)))
     return "; ".join(parts)
+
+
+def split(result: Dict[str, Any], plan: Optional[Plan], vs: List[Dict[str, Any]], check_mode: bool
+          ) -> List[Dict[str, Any]]:
+    """The result of one plan_absent_many run (``result`` as random_drop returns it, ``plan`` the plan it made) as the
+    results of one random_drop run per scope of ``vs``, in their order: each with the rules of its scope (a rule in
+    several scopes goes to the first), the steps and backup files of the rulesets they were in, its own msg. The
+    diff and the warnings, made once, go to the first scope's result. A failure is the first scope's; the others
+    say they failed with it."""
+    if result.get("failed") or plan is None:
+        first = dict(result)
+        rest = dict(failed=True, changed=bool(result.get("changed")), msg=(
+            "planned and applied in one with random_drop %s on the same target, which failed"
+            % _args_text(vs[0])), warnings=[])
+        return [first] + [dict(rest) for _v in vs[1:]]
+    scopes = [Scope.of(v) for v in vs]
+    own: List[List[Dict[str, Any]]] = [[] for _v in vs]
+    for entry in result.get("removed") or []:
+        for i, s in enumerate(scopes):
+            if s.covers(entry):
+                own[i].append(entry)
+                break
+    out = []
+    for i, removed in enumerate(own):
+        keys = set(entry_key(e) for e in removed)
+        backups = [b for b in result.get("backup_files") or [] if any(
+            b.get("family") == k[0] and b.get("backend") == k[1] and b.get("table", k[2]) == k[2] for k in keys)]
+        r = dict(result, removed=removed, changed=bool(removed) and bool(result.get("changed")),
+                 steps=[st.describe for st in plan.steps if st.keys & keys], backup_files=backups,
+                 warnings=result.get("warnings", []) if i == 0 else [])
+        r.pop("backup_file", None)
+        if backups:
+            r["backup_file"] = backups[0]["path"]
+        if removed or result.get("changed"):
+            r["msg"] = changes_text(removed, [], check_mode, "absent")
+        if i and "diff" in r:
+            r["diff"] = []
+        out.append(r)
+    return out
+
+
+def _args_text(v: Dict[str, Any]) -> str:
+    return "(%s)" % ", ".join("%s=%s" % (k, v[k]) for k in ("family", "backend", "table", "chain") if v.get(k) not in (None, "all"))
 
 
 def build(params: Dict[str, Any]):
@@ -853,4 +969,5 @@ def build(params: Dict[str, Any]):
 
 __all__ = ["validate", "build", "summary", "select_iptables", "delete_scripts", "normalize_save", "without_lines",
            "select_nft", "nft_delete_batch", "nft_listing", "nft_listing_without", "ipt_drill_args", "is_drill_rule",
-           "native_fraction", "native_drill_rule", "selector_text", "plan_absent", "plan_present", "RemediationError"]
+           "native_fraction", "native_drill_rule", "selector_text", "plan_absent", "plan_absent_many", "plan_present",
+           "changes_text", "split", "Scope", "RemediationError"]

@@ -122,10 +122,10 @@ ACTIONS = ("diagnose", "remediate", "report_files")
 
 
 def run_action(name: str, args: Dict[str, Any], capsys: Any, system: "FakeSystem", check_mode: bool = False,
-               task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+               task_vars: Optional[Dict[str, Any]] = None, diff: bool = False) -> Dict[str, Any]:
     """Run plugins/action/NAME.py in-process, as the task executor would, the result as it would record it (an
     AnsibleActionFail becomes failed and msg). The modules it sends to the target run in-process too (run_module,
-    on the same fake system); other modules answer with ``system.modules[name]``."""
+    on the same fake system, with ``diff`` as --diff gives it); other modules answer with ``system.modules[name]``."""
     from ansible.errors import AnsibleAction  # pylint: disable=import-outside-toplevel
     plugin = importlib.import_module("ansible_collections.netdiag.packetloss.plugins.action." + name)
     task = mock.MagicMock()
@@ -142,7 +142,7 @@ def run_action(name: str, args: Dict[str, Any], capsys: Any, system: "FakeSystem
         sent.append(module_name)
         prefix = "netdiag.packetloss."
         if module_name.startswith(prefix):
-            out = run_module(module_name[len(prefix):], module_args, capsys, check_mode=check_mode)
+            out = run_module(module_name[len(prefix):], module_args, capsys, check_mode=check_mode, diff=diff)
             out.pop("_rc")
             return out
         if module_name not in system.modules:

@@ -59,7 +59,7 @@ def test_module(module: str, case: Dict[str, Any], tmp_path: Any, monkeypatch: A
             args = substitute(case.get("args", {}), names)
             if module in ACTIONS:
                 result = run_action(module, args, capsys, system, check_mode=case.get("check_mode", False),
-                                    task_vars=substitute(case.get("task_vars"), names))
+                                    task_vars=substitute(case.get("task_vars"), names), diff=case.get("diff", False))
             else:
                 result = run_module(module, args, capsys, check_mode=case.get("check_mode", False),
                                     diff=case.get("diff", False))

@@ -5,10 +5,14 @@ before any remediation is applied (no root needed)."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, List
+from unittest import mock
 
 import pytest
+import yaml
 
+from ansible_collections.netdiag.packetloss.plugins.action import remediate as remediate_action
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch
 from ansible_collections.netdiag.packetloss.plugins.modules import remediate
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.modules.harness import module_args
@@ -34,6 +38,7 @@ def run_main(args: Dict[str, Any], capsys: Any) -> Dict[str, Any]:
 def test_bad_input_fails_before_any_change(monkeypatch: Any, capsys: Any, args: Dict[str, Any], message: str) -> None:
     applied: List[Any] = []
     monkeypatch.setattr(batch, "apply", lambda *a, **k: applied.append(a) or {"changed": True})
+    monkeypatch.setattr(batch, "apply_all", lambda *a, **k: applied.append(a) or [{"changed": True}])
     monkeypatch.setattr(remediate, "gather", lambda *a, **k: pytest.fail("read the host on bad input"))
     # a valid run first: it must not be applied either when a later one is bad
     if args.get("runs"):
@@ -41,3 +46,38 @@ def test_bad_input_fails_before_any_change(monkeypatch: Any, capsys: Any, args: 
     res = run_main(args, capsys)
     assert res["failed"] and message in res["msg"], res
     assert applied == []
+
+
+ROLE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))), "roles", "remediate")
+
+
+@pytest.mark.parametrize("variables,message", [
+    ({}, None),  # the role's defaults pass
+    ({"packetloss_remediate_min_severity": "severe"},
+     "value of packetloss_remediate_min_severity must be one of: info, warning, critical, got: severe"),
+    ({"packetloss_remediations": ["tbf"]}, "value of packetloss_remediations must be one or more of"),
+    ({"packetloss_verify": "maybe"}, "argument 'packetloss_verify' is of type str and we were unable to convert to bool"),
+    ({"packetloss_remediate_findings": {"id": "qdisc.netem"}}, "packetloss_remediate_findings"),
+])
+def test_the_action_checks_the_role_variables_as_ansibles(variables: Dict[str, Any], message: Any) -> None:
+    """playbooks/remediate.yml imports the role without Ansible's validation task; the action checks the same spec."""
+    from ansible.plugins.action.validate_argument_spec import ActionModule as Validate
+    with open(os.path.join(ROLE_PATH, "defaults", "main.yml")) as f:
+        defaults = yaml.safe_load(f)
+    values = dict(defaults, **variables)
+    options = remediate_action.role_options(ROLE_PATH)
+    assert set(options) == set(defaults)  # every variable of the role is checked
+    errors = remediate_action.role_errors(options, values)
+    # what Ansible's own validation task says of the same values
+    task = mock.MagicMock()
+    task.args = {"argument_spec": options, "provided_arguments": values}
+    task.async_val = 0
+    core = Validate(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    core._templar = mock.MagicMock(template=lambda value: value)  # pylint: disable=protected-access
+    expected = core.run(task_vars={}).get("argument_errors", [])
+    assert errors == expected
+    if message is None:
+        assert errors == []
+    else:
+        assert any(message in e for e in errors), errors
