@@ -106,7 +106,10 @@ def frames(kind: str, src: str, dst: str, n: int) -> List[bytes]:
 
 def udp_sink(a: argparse.Namespace) -> None:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    try:  # past net.core.rmem_max as root (SO_RCVBUFFORCE): a fast sender's datagrams are not lost at the sink
+        s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     s.bind(_addr(a.bind))
     s.settimeout(0.5)
     ready()
@@ -118,9 +121,18 @@ def udp_sink(a: argparse.Namespace) -> None:
             pass
 
 
+def _spread(target: Tuple[str, int], n: int) -> List[Tuple[str, int]]:
+    """``n`` addresses from ``target``'s on: target, target + 1, ... (the port kept)."""
+    first = struct.unpack("!I", socket.inet_aton(target[0]))[0]
+    return [(socket.inet_ntoa(struct.pack("!I", first + i)), target[1]) for i in range(n)]
+
+
 def udp_send(a: argparse.Namespace) -> None:
     """``--rate`` datagrams a second in bursts of ``--burst``; send errors (no route, a full buffer) are counted by the
-    kernel and ignored here."""
+    kernel and ignored here. ``--spread N`` sends to N consecutive addresses from each ``--to`` on (one neighbour
+    entry each); ``--cpu N`` runs the sender on that CPU only."""
+    if a.cpu is not None:
+        os.sched_setaffinity(0, {a.cpu})
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     if a.src:
         s.bind((a.src, 0))
@@ -129,7 +141,7 @@ def udp_send(a: argparse.Namespace) -> None:
     if a.sndbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, a.sndbuf)
         s.setblocking(False)
-    targets = [_addr(t) for t in a.to]
+    targets = [x for t in a.to for x in _spread(_addr(t), a.spread)]
     if a.flows:  # a new source port (a new conntrack entry) for every datagram
         s.close()
     data = b"x" * a.size
@@ -379,6 +391,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--df", action="store_true")
     p.add_argument("--sndbuf", type=int, default=0)
     p.add_argument("--flows", action="store_true")
+    p.add_argument("--spread", type=int, default=1, help="udp-send: this many consecutive addresses from --to on")
+    p.add_argument("--cpu", type=int, help="udp-send: run on this CPU only")
     p.add_argument("--backlog", type=int, default=1)
     p.add_argument("--keep", type=int, default=200)
     p.add_argument("--iface")
