@@ -1,9 +1,10 @@
 """Traffic and stuck applications for the drills of netdiag.packetloss (roles/inject/vars/drills.yml).
 
 Standard library only (Python >= 3.9), run inside the drill's network namespace. Every generator stops by itself
-after --for seconds (default 120), so nothing outlives a killed test; ``--daemon --pidfile P`` detaches it (the
-inject role's stuck applications), ``stop --pidfile P`` ends such a one and ``alive --pidfile P`` exits 0 while it
-runs. Traffic goes only to the addresses it is given (namespaces the drill created, or loopback).
+after --for seconds (default 120), so nothing outlives a killed test; a sink lives SINK_GRACE seconds longer, so a
+sender started after it never outlives it. ``--daemon --pidfile P`` detaches it (the inject role's stuck applications
+and traffic) and returns once it is ready (bound, listening, sending), so commands started in order are up in order;
+``stop --pidfile P`` ends such a one and ``alive --pidfile P`` exits 0 while it runs. Traffic goes only to the addresses it is given (namespaces the drill created, or loopback).
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 MARK = "netdiag_drill"
+SINK_GRACE = 10.0
+# the pidfile a daemon writes once it is ready (--daemon --pidfile)
+_READY_PIDFILE: List[str] = []
 
 
 def _addr(text: str) -> Tuple[str, int]:
@@ -113,7 +117,7 @@ def udp_sink(a: argparse.Namespace) -> None:
     s.bind(_addr(a.bind))
     s.settimeout(0.5)
     ready()
-    going = _until(a.seconds)
+    going = _until(a.seconds + SINK_GRACE)
     while going():
         try:
             s.recv(65535)
@@ -213,7 +217,7 @@ def tcp_sink(a: argparse.Namespace) -> None:
             pass
         c.close()
     s.settimeout(0.5)
-    going = _until(a.seconds)
+    going = _until(a.seconds + SINK_GRACE)
     while going():
         try:
             c = s.accept()[0]
@@ -302,7 +306,13 @@ def xdp_drop(a: argparse.Namespace) -> None:
 
 
 def ready() -> None:
+    """Say ready: on stdout, and for a daemon by writing its pidfile (what its starter waits for)."""
     print("ready", flush=True)
+    for pidfile in _READY_PIDFILE:
+        tmp = "%s.%d" % (pidfile, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.replace(tmp, pidfile)
 
 
 def _sleep(seconds: float) -> None:
@@ -312,14 +322,14 @@ def _sleep(seconds: float) -> None:
 
 
 def _daemon(pidfile: str) -> None:
-    """Detach (double fork, new session, no terminal, stdio on /dev/null) and write the pidfile; the caller returns
-    once the pidfile names the running daemon."""
+    """Detach (double fork, new session, no terminal, stdio on /dev/null); the daemon writes the pidfile once it is
+    ready (ready()), and the caller returns then (at most 60 s: a slow emulated VM takes seconds to start Python)."""
     try:
         os.unlink(pidfile)
     except OSError:
         pass
     if os.fork():
-        for _n in range(100):
+        for _n in range(1200):
             if _ours(pidfile):
                 os._exit(0)
             time.sleep(0.05)
@@ -331,10 +341,7 @@ def _daemon(pidfile: str) -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for n in (0, 1, 2):
         os.dup2(fd, n)
-    tmp = "%s.%d" % (pidfile, os.getpid())
-    with open(tmp, "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.replace(tmp, pidfile)
+    _READY_PIDFILE.append(pidfile)
 
 
 def _ours(pidfile: str) -> Optional[int]:
