@@ -134,10 +134,11 @@ def _spread(target: Tuple[str, int], n: int) -> List[Tuple[str, int]]:
 def udp_send(a: argparse.Namespace) -> None:
     """``--rate`` datagrams a second in bursts of ``--burst``; send errors (no route, a full buffer) are counted by the
     kernel and ignored here. ``--spread N`` sends to N consecutive addresses from each ``--to`` on (one neighbour
-    entry each); ``--cpu N`` runs the sender on that CPU only."""
-    if a.cpu is not None:
-        os.sched_setaffinity(0, {a.cpu})
+    entry each); ``--gso N`` sends N datagrams of ``--size`` in one send (UDP_SEGMENT: the kernel cuts them, in one go
+    where the device takes no more than one segment at a time: ip link set dev X gso_max_segs 1)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if a.gso > 1:
+        s.setsockopt(socket.IPPROTO_UDP, 103, a.size)  # UDP_SEGMENT
     if a.src:
         s.bind((a.src, 0))
     if a.df:
@@ -148,7 +149,7 @@ def udp_send(a: argparse.Namespace) -> None:
     targets = [x for t in a.to for x in _spread(_addr(t), a.spread)]
     if a.flows:  # a new source port (a new conntrack entry) for every datagram
         s.close()
-    data = b"x" * a.size
+    data = b"x" * (a.size * max(1, a.gso))
     ready()
     going, pause = _until(a.seconds), a.burst / float(a.rate)
     while going():
@@ -399,7 +400,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--sndbuf", type=int, default=0)
     p.add_argument("--flows", action="store_true")
     p.add_argument("--spread", type=int, default=1, help="udp-send: this many consecutive addresses from --to on")
-    p.add_argument("--cpu", type=int, help="udp-send: run on this CPU only")
+    p.add_argument("--gso", type=int, default=1, help="udp-send: datagrams of --size per send (UDP_SEGMENT, at most 64)")
     p.add_argument("--backlog", type=int, default=1)
     p.add_argument("--keep", type=int, default=200)
     p.add_argument("--iface")
