@@ -4,7 +4,8 @@ Standard library only (Python >= 3.9), run inside the drill's network namespace.
 after --for seconds (default 120), so nothing outlives a killed test; a sink lives SINK_GRACE seconds longer, so a
 sender started after it never outlives it. ``--daemon --pidfile P`` detaches it (the inject role's stuck applications
 and traffic) and returns once it is ready (bound, listening, sending), so commands started in order are up in order;
-``stop --pidfile P`` ends such a one and ``alive --pidfile P`` exits 0 while it runs. Traffic goes only to the addresses it is given (namespaces the drill created, or loopback).
+``stop --pidfile P`` ends such a one and ``alive --pidfile P`` exits 0 while it runs. Traffic goes only to the
+addresses it is given (namespaces the drill created, or loopback).
 """
 from __future__ import annotations
 
