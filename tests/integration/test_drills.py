@@ -12,13 +12,12 @@ import json
 import os
 import sys
 import time
-import uuid
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
-from conftest import sh
-from drills import HELPER, Traffic, above_info, describe, findings_of, load, run_step
+import drills
+from drills import HELPER, LOCAL, Traffic, above_info, assert_drill_findings, describe, findings_of, load, run_step
 from test_diagnose import diagnose
 from test_inject import playbook
 
@@ -28,34 +27,8 @@ INTERVAL = 2
 
 @pytest.fixture
 def topology(tmp_path: Any) -> Iterator[Tuple[Dict[str, Optional[str]], Dict[str, Any]]]:
-    """Namespaces a - b - c joined by veth pairs, b routing between them; no default routes, no IPv6."""
-    tag = uuid.uuid4().hex[:6]
-    k = int(tag[:2], 16) % 250 + 1
-    names: Dict[str, Optional[str]] = {"a": "ndd%sa" % tag, "b": "ndd%sb" % tag, "c": "ndd%sc" % tag, "host": None}
-    v = {"a_if": "d%sab" % tag, "b_if": "d%sba" % tag, "bc_if": "d%sbc" % tag, "c_if": "d%scb" % tag,
-         "a_ip": "10.232.%d.1" % k, "b_ip": "10.232.%d.2" % k, "absent_ip": "10.232.%d.99" % k,
-         "b_ip_c": "10.233.%d.2" % k, "c_ip": "10.233.%d.3" % k, "iface": "lo",
-         "py": "%s %s" % (sys.executable, HELPER), "dir": str(tmp_path), "life": "300"}
-    try:
-        for x in "abc":
-            sh("ip", "netns", "add", names[x])
-            for key in ("all", "default"):
-                sh("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % key, ns=names[x])
-            sh("ip", "link", "set", "lo", "up", ns=names[x])
-        sh("ip", "-n", names["a"], "link", "add", v["a_if"], "type", "veth", "peer", "name", v["b_if"], "netns", names["b"])
-        sh("ip", "-n", names["b"], "link", "add", v["bc_if"], "type", "veth", "peer", "name", v["c_if"], "netns", names["c"])
-        for x, ifname, addr in (("a", v["a_if"], v["a_ip"]), ("b", v["b_if"], v["b_ip"]), ("b", v["bc_if"], v["b_ip_c"]),
-                                ("c", v["c_if"], v["c_ip"])):
-            sh("ip", "addr", "add", addr + "/24", "dev", ifname, ns=names[x])
-            sh("ip", "link", "set", ifname, "up", ns=names[x])
-        sh("ip", "route", "add", v["c_ip"].rsplit(".", 1)[0] + ".0/24", "via", v["b_ip"], ns=names["a"])
-        sh("ip", "route", "add", v["a_ip"].rsplit(".", 1)[0] + ".0/24", "via", v["b_ip_c"], ns=names["c"])
-        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=names["b"])
-        v["b_mac"] = sh("cat", "/sys/class/net/%s/address" % v["b_if"], ns=names["b"]).strip()
-        yield names, v
-    finally:
-        for x in "abc":
-            sh("ip", "netns", "del", str(names[x]), check=False)
+    """Namespaces a - b - c joined by veth pairs, b routing between them (drills.topology)."""
+    yield from drills.topology(LOCAL, {"py": "%s %s" % (sys.executable, HELPER), "dir": str(tmp_path), "life": "300"})
 
 
 def _label(drill: Dict[str, Any], names: Dict[str, Optional[str]]) -> str:
@@ -86,13 +59,7 @@ def test_drill(drill: Dict[str, Any], topology: Tuple[Dict[str, Optional[str]], 
     finally:
         for step in drill.get("remove") or []:
             run_step(step, names, values)
-    loud = above_info(iter(findings))
-    target = _label(drill, names)
-    found = set((f["id"], f["target"]) for f in loud)
-    missing = [fid for fid in drill["expect"] if (fid, target) not in found]
-    assert not missing, ("missing on %s: %s" % (target, missing), describe(loud))
-    others = [f for f in loud if not ((f["id"] in drill["expect"] and f["target"] == target) or f["id"] in (drill.get("may") or []))]
-    assert not others, ("findings beyond the drill's", describe(others))
+    assert_drill_findings(drill, _label(drill, names), findings)
 
     if drill.get("check"):
         assert run_step(drill["check"], names, values, check=False) != 0, "the check still sees the fault after remove"

@@ -67,7 +67,7 @@ def matrix_markdown(drills: List[Dict[str, Any]]) -> str:
         if d.get("may"):
             found += " (%s)" % ", ".join("`%s`" % f for f in d["may"])
         where = _where(d)
-        if d["where"] == "netns":
+        if d.get("target"):
             where += ", on %s" % ("the host" if d["target"] == "host" else "the namespace")
         cause = "%s. %s" % ("+".join(str(c) for c in d["causes"]), d["title"])
         if d.get("note"):
@@ -99,12 +99,15 @@ def test_a_row_is_complete(drill: Dict[str, Any]) -> None:
     assert sorted(drill["tools"]) == sorted(k for k, _title in TOOLS)
     for fid in drill["expect"] + (drill.get("may") or []):
         assert fid in _analyze.FINDING_IDS, fid
-    if drill["where"] == "netns":
+    if drill["where"] == "netns" or (drill["where"] == "vm" and drill.get("vm_test") and not drill.get("role")):
+        # drilled from the table's commands: on this machine, or in the same topology inside the VM
         assert drill["target"] in ("a", "b", "c", "host") and drill.get("traffic"), drill["id"]
+    if drill["where"] == "netns":
         assert "why" not in drill
     else:
         assert drill["why"], drill["id"]
         assert drill["where"] == "vm" or not drill.get("vm_test")
+    assert set(drill.get("evidence") or {}) <= set(drill["expect"]), drill["id"]
     for step in _steps(drill):
         assert step["ns"] in ("a", "b", "c", "host") and _placeholders(step["sh"]) <= TOPOLOGY, step
     for t in drill.get("traffic") or []:

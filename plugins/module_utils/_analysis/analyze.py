@@ -877,8 +877,15 @@ def _check_softnet(c: _Ctx) -> None:
         per_cpu = [counter("cpu%s.%s" % (cpu, key), cpus_b.get(cpu), v, c.seconds)
                    for cpu, v in sorted(cpus_a.items(), key=lambda kv: str(kv[0])) if cpus_b.get(cpu) is not None]
         total = counter(key, total_b, total_a, c.seconds)
-        c.counter_finding(fid, "softnet (all CPUs)", [total], what, explanation, advice,
-                          extra={"per_cpu": [x for x in per_cpu if x["delta"]]})
+        extra: Dict[str, Any] = {"per_cpu": [x for x in per_cpu if x["delta"]]}
+        if key == "dropped":
+            # the RPS flow limit's drops are part of dropped (counted on the steering CPU): say how many they were
+            flow = counter("flow_limit_count", _softnet_sum(c.before, "flow_limit_count")[0],
+                           _softnet_sum(c.after, "flow_limit_count")[0], c.seconds)
+            if flow["delta"]:
+                extra["flow_limit_count"] = flow
+                what = "backlog drops (%d of them by the RPS flow limit, net.core.flow_limit_cpu_bitmap)" % flow["delta"]
+        c.counter_finding(fid, "softnet (all CPUs)", [total], what, explanation, advice, extra=extra)
 
 
 # ------------------------------------------------------------------------------------------------

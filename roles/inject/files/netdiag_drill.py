@@ -1,9 +1,11 @@
 """Traffic and stuck applications for the drills of netdiag.packetloss (roles/inject/vars/drills.yml).
 
 Standard library only (Python >= 3.9), run inside the drill's network namespace. Every generator stops by itself
-after --for seconds (default 120), so nothing outlives a killed test; ``--daemon --pidfile P`` detaches it (the
-inject role's stuck applications), ``stop --pidfile P`` ends such a one and ``alive --pidfile P`` exits 0 while it
-runs. Traffic goes only to the addresses it is given (namespaces the drill created, or loopback).
+after --for seconds (default 120), so nothing outlives a killed test; a sink lives SINK_GRACE seconds longer, so a
+sender started after it never outlives it. ``--daemon --pidfile P`` detaches it (the inject role's stuck applications
+and traffic) and returns once it is ready (bound, listening, sending), so commands started in order are up in order;
+``stop --pidfile P`` ends such a one and ``alive --pidfile P`` exits 0 while it runs. Traffic goes only to the
+addresses it is given (namespaces the drill created, or loopback).
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 MARK = "netdiag_drill"
+SINK_GRACE = 10.0
+# the pidfile a daemon writes once it is ready (--daemon --pidfile)
+_READY_PIDFILE: List[str] = []
 
 
 def _addr(text: str) -> Tuple[str, int]:
@@ -106,11 +111,14 @@ def frames(kind: str, src: str, dst: str, n: int) -> List[bytes]:
 
 def udp_sink(a: argparse.Namespace) -> None:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    try:  # past net.core.rmem_max as root (SO_RCVBUFFORCE): a fast sender's datagrams are not lost at the sink
+        s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     s.bind(_addr(a.bind))
     s.settimeout(0.5)
     ready()
-    going = _until(a.seconds)
+    going = _until(a.seconds + SINK_GRACE)
     while going():
         try:
             s.recv(65535)
@@ -118,10 +126,20 @@ def udp_sink(a: argparse.Namespace) -> None:
             pass
 
 
+def _spread(target: Tuple[str, int], n: int) -> List[Tuple[str, int]]:
+    """``n`` addresses from ``target``'s on: target, target + 1, ... (the port kept)."""
+    first = struct.unpack("!I", socket.inet_aton(target[0]))[0]
+    return [(socket.inet_ntoa(struct.pack("!I", first + i)), target[1]) for i in range(n)]
+
+
 def udp_send(a: argparse.Namespace) -> None:
     """``--rate`` datagrams a second in bursts of ``--burst``; send errors (no route, a full buffer) are counted by the
-    kernel and ignored here."""
+    kernel and ignored here. ``--spread N`` sends to N consecutive addresses from each ``--to`` on (one neighbour
+    entry each); ``--gso N`` sends N datagrams of ``--size`` in one send (UDP_SEGMENT: the kernel cuts them, in one go
+    where the device takes no more than one segment at a time: ip link set dev X gso_max_segs 1)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if a.gso > 1:
+        s.setsockopt(socket.IPPROTO_UDP, 103, a.size)  # UDP_SEGMENT
     if a.src:
         s.bind((a.src, 0))
     if a.df:
@@ -129,10 +147,10 @@ def udp_send(a: argparse.Namespace) -> None:
     if a.sndbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, a.sndbuf)
         s.setblocking(False)
-    targets = [_addr(t) for t in a.to]
+    targets = [x for t in a.to for x in _spread(_addr(t), a.spread)]
     if a.flows:  # a new source port (a new conntrack entry) for every datagram
         s.close()
-    data = b"x" * a.size
+    data = b"x" * (a.size * max(1, a.gso))
     ready()
     going, pause = _until(a.seconds), a.burst / float(a.rate)
     while going():
@@ -201,7 +219,7 @@ def tcp_sink(a: argparse.Namespace) -> None:
             pass
         c.close()
     s.settimeout(0.5)
-    going = _until(a.seconds)
+    going = _until(a.seconds + SINK_GRACE)
     while going():
         try:
             c = s.accept()[0]
@@ -290,7 +308,13 @@ def xdp_drop(a: argparse.Namespace) -> None:
 
 
 def ready() -> None:
+    """Say ready: on stdout, and for a daemon by writing its pidfile (what its starter waits for)."""
     print("ready", flush=True)
+    for pidfile in _READY_PIDFILE:
+        tmp = "%s.%d" % (pidfile, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.replace(tmp, pidfile)
 
 
 def _sleep(seconds: float) -> None:
@@ -300,14 +324,14 @@ def _sleep(seconds: float) -> None:
 
 
 def _daemon(pidfile: str) -> None:
-    """Detach (double fork, new session, no terminal, stdio on /dev/null) and write the pidfile; the caller returns
-    once the pidfile names the running daemon."""
+    """Detach (double fork, new session, no terminal, stdio on /dev/null); the daemon writes the pidfile once it is
+    ready (ready()), and the caller returns then (at most 60 s: a slow emulated VM takes seconds to start Python)."""
     try:
         os.unlink(pidfile)
     except OSError:
         pass
     if os.fork():
-        for _n in range(100):
+        for _n in range(1200):
             if _ours(pidfile):
                 os._exit(0)
             time.sleep(0.05)
@@ -319,10 +343,7 @@ def _daemon(pidfile: str) -> None:
     fd = os.open(os.devnull, os.O_RDWR)
     for n in (0, 1, 2):
         os.dup2(fd, n)
-    tmp = "%s.%d" % (pidfile, os.getpid())
-    with open(tmp, "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.replace(tmp, pidfile)
+    _READY_PIDFILE.append(pidfile)
 
 
 def _ours(pidfile: str) -> Optional[int]:
@@ -379,6 +400,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--df", action="store_true")
     p.add_argument("--sndbuf", type=int, default=0)
     p.add_argument("--flows", action="store_true")
+    p.add_argument("--spread", type=int, default=1, help="udp-send: this many consecutive addresses from --to on")
+    p.add_argument("--gso", type=int, default=1, help="udp-send: datagrams of --size per send (UDP_SEGMENT, at most 64)")
     p.add_argument("--backlog", type=int, default=1)
     p.add_argument("--keep", type=int, default=200)
     p.add_argument("--iface")
