@@ -101,13 +101,17 @@ def netns() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def host_lab() -> Iterator[str]:
-    """The host lab's nginx container, started clean; faults are the test's to set."""
+    """The host lab's nginx container, started clean; faults are the test's to set. Stopped at the end when the
+    session started it (one started by hand is left running, without faults)."""
     if shutil.which("docker") is None:
         pytest.fail("docker is not installed: run scripts/test, which installs it")
+    running = sh("docker", "inspect", "-f", "{{.State.Running}}", "nginx", check=False).strip() == "true"
     sh(HOST_LAB, "start")
     sh(HOST_LAB, "faults", "off")
     yield "nginx"
     sh(HOST_LAB, "faults", "off", check=False)
+    if not running:
+        sh(HOST_LAB, "stop", check=False)
 
 
 def hping(ip: str, count: int = 20, port: int = 80) -> List[str]:
