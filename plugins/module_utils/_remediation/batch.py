@@ -198,7 +198,7 @@ def apply_all(runs: List[Dict[str, Any]], backup: Dict[str, Any], check_mode: bo
                 results[i] = dict(failed=True, changed=False, msg=str(exc), warnings=[])
                 continue
             if params[i]["state"] == "absent":
-                key = json.dumps([params[i].get("netns"), params[i].get("container")])
+                key = json.dumps([params[i].get(k) for k in sorted(TARGET_ARGS)])  # one target: every target argument
                 if key not in groups:
                     order.append(key)
                 groups.setdefault(key, []).append(i)
