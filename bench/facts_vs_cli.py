@@ -32,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".ansible", "collections"))
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector, LAYERS  # noqa: E402
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import parse_iptables_save, parse_nft_json  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import parse_iptables_save  # noqa: E402
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.nftables import parse_nft_json  # noqa: E402
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import entered, netns_target  # noqa: E402
 
 NS = "ndbench"

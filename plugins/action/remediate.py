@@ -13,7 +13,7 @@ controller-only), the host is read first and the module runs only where somethin
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 from ansible.errors import AnsibleActionFail
@@ -31,6 +31,25 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis impor
 MODULE = "netdiag.packetloss.remediate"
 ROLE = "netdiag.packetloss.remediate"
 _ROLE_OPTIONS: Dict[str, Dict[str, Any]] = {}
+# In the remediate role, the action's options are the role's variables (its one task gives no arguments): each is
+# templated once, for the check against the role's meta/argument_specs.yml, where arguments written in the task would
+# each be a Jinja template compiled again in every worker, for every host. diagnosis: see role_args.
+ROLE_ARGS = {
+    "remediations": "packetloss_remediations",
+    "findings": "packetloss_remediate_findings",
+    "min_severity": "packetloss_remediate_min_severity",
+    "targets": "packetloss_remediate_targets",
+    "allow": "packetloss_remediate_allow",
+    "containers": "packetloss_containers",
+    "namespaces": "packetloss_netns",
+    "thresholds": "packetloss_thresholds",
+    "backup": "packetloss_backup",
+    "backup_dir": "packetloss_backup_dir",
+    "verify": "packetloss_verify",
+    "probes": "packetloss_probe_targets",
+    "probe_from": "packetloss_probe_from",
+    "probe_max_loss": "packetloss_probe_max_loss",
+}
 
 
 def role_options(role_path: str) -> Dict[str, Any]:
@@ -43,9 +62,23 @@ def role_options(role_path: str) -> Dict[str, Any]:
     return _ROLE_OPTIONS[role_path]
 
 
-def role_errors(options: Dict[str, Any], values: Dict[str, Any]) -> List[str]:
-    """What Ansible's role argument validation (validate_argument_spec) says of the role's variables ``values``."""
-    return list(ArgumentSpecValidator(options).validate(values).error_messages)
+def role_check(options: Dict[str, Any], values: Dict[str, Any]) -> Tuple[List[str], Dict[str, Any]]:
+    """What Ansible's role argument validation (validate_argument_spec) says of the role's variables ``values``, and
+    the values as it converts them (bool, float)."""
+    result = ArgumentSpecValidator(options).validate(values)
+    return list(result.error_messages), result.validated_parameters
+
+
+def role_args(values: Dict[str, Any], diagnosis: Any = None) -> Dict[str, Any]:
+    """The action's options from the remediate role's variables ``values`` (checked): ROLE_ARGS, a string
+    packetloss_containers as a list of it, and ``diagnosis`` (packetloss_diagnosis, an earlier play's) when
+    packetloss_use_diagnosis says to act on it and there is one."""
+    args = dict((option, values[var]) for option, var in ROLE_ARGS.items() if var in values)
+    if isinstance(args.get("containers"), str):
+        args["containers"] = [args["containers"]]
+    if values.get("packetloss_use_diagnosis", True) and diagnosis is not None:
+        args["diagnosis"] = diagnosis
+    return args
 
 
 def allow_list() -> Any:
@@ -167,7 +200,11 @@ class ActionModule(DiagnoseAction):
         self._prerequisites = None
         self._docker_sdk = "not_needed"
         result = ActionBase.run(self, tmp, task_vars)
-        self._check_role(task_vars)
+        given = self._check_role(task_vars)
+        if given is not None:  # in the role: its variables are the options (ROLE_ARGS), under any the task gives
+            diagnosis = task_vars.get("packetloss_diagnosis")
+            self._task.args = dict(role_args(given, self._templar.template(diagnosis) if diagnosis is not None else None),
+                                   **self._task.args)
         _unused, args = self.validate_argument_spec(argument_spec=_findings.ARGUMENT_SPEC)
         if args["runs"] is not None:
             raise AnsibleActionFail("runs is set by the action plugin itself; do not give it in a task")
@@ -261,20 +298,23 @@ class ActionModule(DiagnoseAction):
             result["msg"] = "; ".join(text)
         return result
 
-    def _check_role(self, task_vars: Dict[str, Any]) -> None:
+    def _check_role(self, task_vars: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """In the remediate role, its variables checked against its meta/argument_specs.yml here, as the validation
         task Ansible puts first in a role does (same checks, same messages), before anything is read: the playbook
-        imports the role with rolespec_validate false, which saves a round of workers over the fleet."""
+        imports the role with rolespec_validate false, which saves a round of workers over the fleet. Returns the
+        variables checked (templated and converted), or None outside the role."""
         role = getattr(self._task, "_role", None)
         if role is None or not isinstance(getattr(role, "_role_path", None), str) or role.get_name() != ROLE:
-            return
+            return None
         options = role_options(role._role_path)
-        given = self._templar.template(dict((k, task_vars[k]) for k in options if k in task_vars))
-        errors = role_errors(options, combine_vars(given, getattr(role, "_role_params", None) or {}))
+        given = self._templar.template(combine_vars(dict((k, task_vars[k]) for k in options if k in task_vars),
+                                                    getattr(role, "_role_params", None) or {}))
+        errors, checked = role_check(options, given)
         if errors:
             raise AnsibleActionFail("Validation of arguments failed:\n%s" % "\n".join(errors), result=dict(
                 argument_errors=errors, validate_args_context=dict(type="role", name=ROLE, argument_spec_name="main",
                                                                    path=role._role_path)))
+        return checked
 
     def _module(self, module_args: Dict[str, Any], task_vars: Dict[str, Any]) -> Dict[str, Any]:
         res = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
@@ -283,4 +323,4 @@ class ActionModule(DiagnoseAction):
         return res
 
 
-__all__ = ["ActionModule", "usable", "scope", "report", "lines", "unverifiable", "role_options", "role_errors"]
+__all__ = ["ActionModule", "usable", "scope", "report", "lines", "unverifiable", "role_options", "role_check", "role_args"]

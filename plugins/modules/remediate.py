@@ -218,9 +218,9 @@ from typing import Any, Dict, List, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import analyze_host, targets_of
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.terms import remediable_rows
 from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.collector import Collector
-from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.facts_module import _facts, _snapshot, _targets
+from ansible_collections.netdiag.packetloss.plugins.module_utils._collect.facts_module import _snapshot, _targets
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import findings as _findings
 
 
@@ -234,8 +234,9 @@ def gather(module: AnsibleModule, kinds: List[str]) -> Dict[str, Any]:
         results = _snapshot(module, collector, targets, layers)
     finally:
         collector.close()
-    facts = _facts(module, targets, results)
-    facts["targets"] = results
+    # the targets only (the action reads them: host_diagnosis), not the host's layers a second time at the top as
+    # packetloss_facts returns them
+    facts: Dict[str, Any] = {"targets": results}
     for w in sorted(set(w for r in results.values() for w in r.get("warnings", [])) | set(warnings)):
         module.warn(w)
     return facts
@@ -256,11 +257,17 @@ def main() -> None:
     if given is None:
         # no decision from the controller (no allow-list): diagnose here, with the diagnose role's analyzer
         before = gather(module, selection["kinds"])
-        try:
-            plan = _findings.runs(analyze_host(targets_of(before), None, None, p["thresholds"] or None), selection)
-        except ValueError as exc:
-            module.fail_json(msg=str(exc))
-        runs, refused = _findings.module_runs(plan["apply"]), plan["refused"]
+        runs = []
+        # the analyzer makes a finding that carries a remediation of a netem qdisc or a random-drop rule only: a host
+        # with neither has nothing to remove, and does not compile the analyzer (module code reaches the target in a
+        # zip and is compiled on every run; the analyzer is the largest part)
+        if any(remediable_rows(t, selection["kinds"]) for t in before["targets"].values()):
+            from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import analyze_host
+            try:
+                plan = _findings.runs(analyze_host(before["targets"], None, None, p["thresholds"] or None), selection)
+            except ValueError as exc:
+                module.fail_json(msg=str(exc))
+            runs, refused = _findings.module_runs(plan["apply"]), plan["refused"]
     else:
         runs = given
     if not runs:

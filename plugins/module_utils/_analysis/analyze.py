@@ -31,18 +31,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.text import fmt_num
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _netfilter
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.terms import (  # noqa: F401 (names of this module too)
+    FACT_LAYER, LAYERS, REMEDIATIONS, SEVERITIES, netem_qdisc, random_drop_rule, severity_rank)
 
-SEVERITIES = ("info", "warning", "critical")
-# "drops": the kernel's drop events (the drop_reasons fact layer): its findings are those no other layer explains
-# (drops.unexplained, events the recording lost included) and those that are not loss (drops.noise); its coverage
-# says whether the drop events were recorded at all, so a grid cell "." there means "recorded, and every drop event
-# named by a finding" (docs/drop-reasons.md). The reasons of real loss are findings of their family's layer.
-LAYERS = ("nic", "softnet", "qdisc", "ip", "tcp", "udp", "socket", "netfilter", "conntrack", "drops")
-# which fact layer (packetloss_facts' gather_subset) each analyzer layer is read from
-FACT_LAYER = {"nic": "netstat", "softnet": "netstat", "qdisc": "tc", "ip": "netstat", "tcp": "netstat",
-              "udp": "netstat", "socket": "netstat", "netfilter": "iptables", "conntrack": "conntrack",
-              "drops": "drop_reasons"}
-REMEDIATIONS = ("netem", "random_drop")
 
 # ------------------------------------------------------------------------------------------------
 # THRESHOLDS: the one place (docs/severity.md renders this table: thresholds_markdown()). Keys per finding id:
@@ -359,11 +350,6 @@ def share(events: Optional[int], traffic: Optional[int], includes_events: bool =
             "percent_lower": round(100.0 * lower, 2)}
 
 
-def severity_rank(severity: Optional[str]) -> int:
-    """0 info, 1 warning, 2 critical; -1 for anything else (no finding, n/a)."""
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
-
-
 def grade(th: Dict[str, Any], delta: Optional[int], rate: Optional[float], percent: Optional[float] = None) -> Optional[str]:
     """The severity of a counter finding by its thresholds, or None when it is no finding.
 
@@ -517,7 +503,7 @@ def _check_qdiscs(c: _Ctx) -> None:
                             _int(_get(q, "stats", s)) if c.after is not None else None, c.seconds)
                     for s in stats if _get(q, "stats", s) is not None]
         qinfo = {"interface": iface, "kind": q.get("kind"), "handle": handle, "parent": parent, "root": q.get("root")}
-        if q.get("kind") == "netem":
+        if netem_qdisc(q):
             _netem(c, q, where, qinfo, counters)
             continue
         if c.after is None or old is None:
@@ -624,7 +610,7 @@ def _check_rules(c: _Ctx) -> None:
             packets = counter("packets", _packets(old), _packets(r), c.seconds)
         else:
             packets = counter("packets", _packets(r), None, c.seconds)
-        if r.get("random_drop"):
+        if random_drop_rule(r):
             _random_drop(c, r, packets, old is not None or c.after is None)
         elif _netfilter.drops(r) and c.after is not None and old is not None:
             c.counter_finding(
@@ -1780,7 +1766,7 @@ def _key_conntrack_drop(facts: Optional[Dict[str, Any]]) -> Optional[int]:
 def _key_random_drop_packets(facts: Optional[Dict[str, Any]]) -> Optional[int]:
     if _layer(facts, "iptables") is None:
         return None
-    return sum(_packets(r) or 0 for r in _keyed_rules(facts).values() if r.get("random_drop"))
+    return sum(_packets(r) or 0 for r in _keyed_rules(facts).values() if random_drop_rule(r))
 
 
 KEY_COUNTERS: Tuple[Tuple[str, Callable[[Optional[Dict[str, Any]]], Optional[int]]], ...] = (

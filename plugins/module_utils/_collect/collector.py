@@ -272,7 +272,7 @@ class Collector:
                 rulesets.append(_rulesets.parse_iptables_save(_read(path, RULESET_MAX), family=family, backend="saved", source=path,
                                                               drops_only=self.drops_only or self.compact, as_lines=self.compact))
         if self.nft_src:
-            rulesets.append(_rulesets.parse_nft_json(_read(self.nft_src, RULESET_MAX), source=self.nft_src))
+            rulesets.append(_rulesets.nftables().parse_nft_json(_read(self.nft_src, RULESET_MAX), source=self.nft_src))
         out = _summarise(rulesets, [], self.drops_only, self.compact)
         out.update(complete=True, unread=[])
         return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.analyze import FACT_LAYER, REMEDIATIONS, SEVERITIES, severity_rank
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.terms import FACT_LAYER, REMEDIATIONS, SEVERITIES, severity_rank
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import parse_label
 
 TARGET_KEYS = ("netns", "container")

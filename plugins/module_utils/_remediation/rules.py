@@ -29,8 +29,8 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.common import (
     BackupPart, Plan, RemediationError, Step, check_name, diff_entry, run)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import (
-    IPT_PREFIX, IPTABLES_NFT_TABLES, NFT_DROP_VERDICTS, LiveRulesets, NativeTable, ReadError, Saved, _random_source,
-    _render, nft_table_list, opaque_drops, read_live, read_nft, read_nft_listing, read_save)
+    IPT_PREFIX, IPTABLES_NFT_TABLES, NFT_DROP_VERDICTS, LiveRulesets, NativeTable, ReadError, Saved, nft_table_list,
+    nftables, opaque_drops, read_live, read_nft, read_nft_listing, read_save)
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.target import Target
 
 Rule = Dict[str, Any]
@@ -370,15 +370,16 @@ def native_drill_rule(family: str, table: str, chain: str, protocol: Optional[st
 def selector_text(expr: List[Any]) -> str:
     """A rule's statements other than its random comparison, counters and verdicts, as text (rule identity)."""
     words = []
+    nft = nftables()  # native nft rules only: compiled where there are some
     for st in expr:
         if not isinstance(st, dict) or len(st) != 1:
             return "?"
         key, value = next(iter(st.items()))
         if key in ("counter", "accept") + NFT_DROP_VERDICTS:
             continue
-        if key == "match" and isinstance(value, dict) and _random_source(value.get("left")):
+        if key == "match" and isinstance(value, dict) and nft.random_source(value.get("left")):
             continue
-        words.append(_render(st))
+        words.append(nft.render(st))
     return " ".join(words)
 
 
@@ -848,7 +849,7 @@ def _plan_present_native(target: Target, v: Dict[str, Any]) -> Plan:
         batch.append({"delete": {"rule": {"family": family, "table": table, "chain": chain, "handle": extra["handle"]}}})
         plan.removed.append(_nft_entry(current, extra, lines))  # type: ignore[arg-type]
     mod, k = native_fraction(v["probability"])
-    words = [_render(st) for st in native_selectors(v["protocol"], v["port"])]
+    words = [nftables().render(st) for st in native_selectors(v["protocol"], v["port"])]
     text = " ".join(words + ["numgen random mod %d < %d counter packets 0 bytes 0 drop" % (mod, k)])
     entry = {"family": family, "backend": "nft-native", "table": table, "chain": chain, "position": 1, "spec": text,
              "rule": "add rule %s %s %s %s" % (family, table, chain, text), "verdict": "drop",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import terms as _terms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -117,6 +118,36 @@ def test_case(case: Dict[str, Any]) -> None:
         assert f["remediation"] in (None,) + _analyze.REMEDIATIONS
         assert f["advice"] and f["explanation"] and "\n" not in f["summary"]
         assert f["id"] in _analyze.THRESHOLDS
+
+
+ANALYZED = [c for c in CASES if "error" not in c]
+
+
+def _remediable(case: Dict[str, Any]) -> List[Tuple[str, str, bool]]:
+    """(remediation, target, whether its facts have the rows) of every finding carrying a remediation, from the
+    case's one snapshot (as the remediate module analyzes) and from both."""
+    before, after, interval = build(case)
+    out = []
+    for snaps, findings in ((before, _analyze.analyze_host(before, None, None, case.get("thresholds"))),
+                            (after or before, _analyze.analyze_host(before, after, interval, case.get("thresholds")))):
+        for f in findings:
+            if f["remediation"]:
+                facts = snaps.get(f["target"]) or before.get(f["target"])
+                out.append((f["remediation"], f["target"], _terms.remediable_rows(facts, [f["remediation"]])))
+    return out
+
+
+@pytest.mark.parametrize("case", ANALYZED, ids=[c["id"] for c in ANALYZED])
+def test_remediable_findings_are_made_of_remediable_rows(case: Dict[str, Any]) -> None:
+    """The remediate module analyzes a target only where terms.remediable_rows finds the rows a finding carrying a
+    remediation is made of: every such finding of every case is on a target whose facts have them."""
+    for kind, target, rows in _remediable(case):
+        assert rows, "%s finding on %s, whose facts have no row remediable_rows knows" % (kind, target)
+
+
+def test_the_cases_make_findings_of_every_remediation() -> None:
+    made = set(kind for case in ANALYZED for kind, _target, _rows in _remediable(case))
+    assert made == set(_terms.REMEDIATIONS)
 
 
 def test_every_finding_id_is_triggered_by_a_case() -> None:

@@ -29,6 +29,7 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import procfs as _procfs
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _rulesets
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import nftables as _nftables
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import tc as _tc_text
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netem as _netem
@@ -151,7 +152,7 @@ TEXT_PARSERS: List[Any] = [
     (_rulesets.parse_iptables_save, check_iptables, ["iptables/netfilter_iptables/dumps/ipt-save__fedora27-iptables",
                                                      "iptables/kubernetes/parse_test__basic_test.iptables-restore.txt",
                                                      "iptables/netfilter_iptables/dumps/nft-only__0010-iptables-nft-save.txt"]),
-    (_rulesets.parse_nft_json, check_nft, ["nft/nftables_shell_dumps/packetpath__set_lookups.json-nft"]),
+    (_nftables.parse_nft_json, check_nft, ["nft/nftables_shell_dumps/packetpath__set_lookups.json-nft"]),
     (_tc_text.parse_tc_qdisc_show, check_tc, ["tc/tcconfig/TcQdiscParser_parse__case2.txt", "tc/blockade/NORMAL_QDISC_SHOW.txt"]),
 ]
 IDS = ["parse_snmp", "parse_snmp6", "parse_softnet_stat", "parse_net_dev", "parse_conntrack_stat", "parse_int_file",
@@ -244,7 +245,7 @@ RULESET = json.loads(fixture("nft/nftables_shell_dumps/packetpath__set_lookups.j
 def test_nft_any_json(value: Any) -> None:
     for data in (value, {"nftables": value}, {"nftables": [value]}, {"nftables": [{"rule": value}]},
                  {"nftables": [{"rule": {"family": "ip", "table": "t", "chain": "c", "expr": value}}]}):
-        run(_rulesets.parse_nft_json, check_nft, data)
+        run(_nftables.parse_nft_json, check_nft, data)
 
 
 @SETTINGS
@@ -261,7 +262,7 @@ def test_nft_real_ruleset_with_a_node_replaced(value: Any, data: Any) -> None:
         for key in path[:-1]:
             parent = parent[key]
         parent[path[-1]] = value
-    run(_rulesets.parse_nft_json, check_nft, ruleset)
+    run(_nftables.parse_nft_json, check_nft, ruleset)
 
 
 NETEM = (struct.pack("=6I", 1562500, 1000, 1288490189, 0, 0, 156250) + struct.pack("=HHq", 12, 10, 100000000)
@@ -402,6 +403,6 @@ RULESET_COUNTER_CASES = [
 @pytest.mark.parametrize("data", [c[1] for c in RULESET_COUNTER_CASES], ids=[c[0] for c in RULESET_COUNTER_CASES])
 def test_ruleset_counters_past_64_bits(data: Any) -> None:
     if isinstance(data, dict):
-        run(_rulesets.parse_nft_json, check_nft, data)
+        run(_nftables.parse_nft_json, check_nft, data)
     else:
         run(_rulesets.parse_iptables_save, check_iptables, data)

@@ -36,7 +36,8 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation.ru
     validate,
     without_lines,
 )
-from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import parse_iptables_save, parse_nft_json
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import parse_iptables_save
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.nftables import parse_nft_json
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import FIXTURES, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))

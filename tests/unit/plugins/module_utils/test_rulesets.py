@@ -17,8 +17,8 @@ from ansible_collections.netdiag.packetloss.plugins.module_utils._common.errors 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.netfilter import (
     is_random_drop,
     parse_iptables_save,
-    parse_nft_json,
 )
+from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel.nftables import parse_nft_json
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.module_utils.unit_helpers import assert_subset, fixture, read
 
 HERE = os.path.dirname(os.path.abspath(__file__))

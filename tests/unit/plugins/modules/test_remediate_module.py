@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.action import remediate as remediate_action
-from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch
+from ansible_collections.netdiag.packetloss.plugins.module_utils._remediation import batch, findings
 from ansible_collections.netdiag.packetloss.plugins.modules import remediate
 from ansible_collections.netdiag.packetloss.tests.unit.plugins.modules.harness import module_args
 
@@ -69,7 +69,7 @@ def test_the_action_checks_the_role_variables_as_ansibles(variables: Dict[str, A
     values = dict(defaults, **variables)
     options = remediate_action.role_options(ROLE_PATH)
     assert set(options) == set(defaults)  # every variable of the role is checked
-    errors = remediate_action.role_errors(options, values)
+    errors = remediate_action.role_check(options, values)[0]
     # what Ansible's own validation task says of the same values
     task = mock.MagicMock()
     task.args = {"argument_spec": options, "provided_arguments": values}
@@ -82,3 +82,18 @@ def test_the_action_checks_the_role_variables_as_ansibles(variables: Dict[str, A
         assert errors == []
     else:
         assert any(message in e for e in errors), errors
+
+
+def test_in_the_role_the_options_are_the_role_variables() -> None:
+    """The role's task gives no arguments: every role variable but packetloss_use_diagnosis is an option of the action
+    (ROLE_ARGS), a string packetloss_containers is a list of it, the diagnosis at hand only when asked to use it."""
+    with open(os.path.join(ROLE_PATH, "defaults", "main.yml")) as f:
+        defaults = yaml.safe_load(f)
+    assert set(remediate_action.ROLE_ARGS.values()) | {"packetloss_use_diagnosis"} == set(defaults)
+    assert set(remediate_action.ROLE_ARGS) <= set(findings.ARGUMENT_SPEC)
+    args = remediate_action.role_args(defaults, {"targets": {}})
+    assert args["containers"] == ["all"] and args["remediations"] == defaults["packetloss_remediations"]
+    assert args["diagnosis"] == {"targets": {}} and args["probe_max_loss"] == 0.0
+    assert "diagnosis" not in remediate_action.role_args(dict(defaults, packetloss_use_diagnosis=False), {"targets": {}})
+    assert "diagnosis" not in remediate_action.role_args(defaults, None)
+    assert remediate_action.role_args(dict(defaults, packetloss_containers=["a", "b"]), None)["containers"] == ["a", "b"]
