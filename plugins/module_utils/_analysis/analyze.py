@@ -122,14 +122,14 @@ THRESHOLDS: Dict[str, Dict[str, Any]] = {
     "socket.tcp_backlog_drop": _counter(critical_rate=10.0),
     "socket.tcp_rcvq_drop": _counter(critical_rate=10.0),
     "socket.tcp_pruned": _counter(critical_rate=10.0),
-    # drop counters with no finding of their own before (COUNTER_MAP maps every counter name)
+    # drop counters with no finding of their own before (counters.COUNTER_MAP maps every counter name)
     "ip.header_errors": _counter(critical_rate=10.0),
     # a symptom that a clean container shows now and then (a few IPv6 discards a minute): a warning only at a rate
     "ip.discards": _symptom(warning_rate=10.0),
     "ip.icmp_errors": _counter(warning_rate=1.0),
     "tcp.in_errors": _counter(critical_rate=10.0),
     "tcp.in_drops": _counter(warning_rate=1.0, critical_rate=10.0),
-    # drop reasons (the drop_reasons fact layer: skb:kfree_skb over the interval, per host; DROP_REASON_FINDINGS)
+    # drop reasons (the drop_reasons fact layer: skb:kfree_skb over the interval, per host; reasons.DROP_REASON_FINDINGS)
     "netfilter.drop_reason": _counter(),
     "qdisc.drop_reason": _counter(critical_rate=10.0),
     "nic.drop_reason": _counter(critical_rate=10.0),
@@ -142,7 +142,7 @@ THRESHOLDS: Dict[str, Dict[str, Any]] = {
     "socket.no_listener": _counter(warning_rate=1.0),
     # drop events that no finding explains (and events the recording lost), never silently left out
     "drops.unexplained": _counter(warning_rate=1.0),
-    # drop events that are not network loss (DROP_REASON_NOISE): counted, never above info
+    # drop events that are not network loss (reasons.DROP_REASON_NOISE): counted, never above info
     "drops.noise": _counter(warning_rate=None),
 }
 
@@ -746,35 +746,19 @@ def _check_conntrack(c: _Ctx) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# nic and softnet
+# the counters (nic, softnet, ip, tcp, udp, socket: counters.py) and the drop reasons (reasons.py), loaded where those
+# layers were collected (module code reaches a target in a zip and is compiled on every run there: the remediate module
+# reads the tc and iptables layers only). Their readers here are compliance's key rates' too.
 # ------------------------------------------------------------------------------------------------
 
-_NIC = (
-    ("nic.rx_dropped", ("rx_dropped",), "rx_packets", "received packets dropped",
-     "The kernel dropped received packets before any protocol saw them: no buffer, a full backlog, or frames it "
-     "does not handle (unknown protocol, wrong VLAN) - the latter are benign.",
-     "Compare with softnet drops and the driver statistics (ethtool -S); raise the ring size (ethtool -G) or "
-     "netdev_max_backlog if the rate is high."),
-    ("nic.rx_fifo", ("rx_fifo_errors", "rx_over_errors"), "rx_packets", "receive FIFO/ring overruns",
-     "The NIC's receive ring or FIFO overflowed: the host did not take packets off it fast enough.",
-     "Raise the RX ring (ethtool -G DEV rx N), spread interrupts (RSS, irqbalance) or reduce per-packet work."),
-    ("nic.rx_missed", ("rx_missed_errors",), "rx_packets", "packets missed by the NIC",
-     "The NIC missed packets for lack of host buffers (rx_missed_errors).",
-     "Raise the RX ring (ethtool -G), check interrupt coalescing and CPU load on the NIC's queues."),
-    ("nic.rx_errors", ("rx_errors",), "rx_packets", "receive errors",
-     "Frames arrived damaged or malformed (CRC, frame, length errors): cabling, optics, duplex or driver problems.",
-     "Look at the breakdown (rx_crc_errors, rx_frame_errors, rx_length_errors) and the link (ethtool DEV); "
-     "replace cables or optics, check duplex and speed."),
-    ("nic.tx_dropped", ("tx_dropped",), "tx_packets", "transmitted packets dropped",
-     "Packets were dropped on the way out of the interface (a full queue, a link down, a bridge without ports).",
-     "Check the interface's qdisc and link state; raise txqueuelen if the queue overflows."),
-    ("nic.tx_errors", ("tx_errors",), "tx_packets", "transmit errors",
-     "The driver could not transmit packets (carrier, aborted, FIFO, heartbeat or window errors).",
-     "Check the link (ethtool DEV, carrier changes) and the driver's statistics (ethtool -S)."),
-)
-_RX_ERROR_PARTS = ("rx_crc_errors", "rx_frame_errors", "rx_length_errors", "rx_fifo_errors", "rx_over_errors",
-                   "rx_missed_errors")
-_DRIVER_DROP_WORDS = ("drop", "miss", "no_buf", "nobuf", "no_dma", "fifo", "overrun", "discard", "alloc_fail")
+def _counters() -> Any:
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import counters
+    return counters
+
+
+def _reasons() -> Any:
+    from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import reasons
+    return reasons
 
 
 def _interfaces(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
@@ -783,753 +767,14 @@ def _interfaces(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     return ifaces if isinstance(ifaces, dict) else {}
 
 
-def _check_nic(c: _Ctx) -> None:
-    if not c.deltas:
-        return
-    before = _interfaces(c.before)
-    for name, row in sorted(_interfaces(c.after).items()):
-        old = before.get(name)
-        if not isinstance(old, dict) or not isinstance(row, dict):
-            continue
-        if old.get("ifindex") is not None and row.get("ifindex") is not None and old["ifindex"] != row["ifindex"]:
-            continue  # a different link with the same name
-        stats, ostats = _dict(row.get("stats")), _dict(old.get("stats"))
-
-        def cnt(key: str) -> Dict[str, Any]:
-            return counter(key, _int(ostats.get(key)), _int(stats.get(key)), c.seconds)
-
-        for fid, keys, total_key, what, explanation, advice in _NIC:
-            counters = [cnt(k) for k in keys if k in stats]
-            if not counters:
-                continue
-            traffic = cnt(total_key) if total_key in stats else None
-            # rx_packets/tx_packets count what went through, not the drops or errors
-            denominator = {"name": total_key, "delta": traffic["delta"], "includes_events": False} if traffic else None
-            extra: Dict[str, Any] = {"interface": name, "kind": row.get("kind")}
-            if fid == "nic.rx_errors":
-                extra["breakdown"] = [cnt(k) for k in _RX_ERROR_PARTS if k in stats]
-            c.counter_finding(fid, "interface " + name, counters, what, explanation,
-                              advice.replace("DEV", name), denominator=denominator, extra=extra)
-        _driver_drops(c, name, row, old)
-
-
-def _driver_drops(c: _Ctx, name: str, row: Dict[str, Any], old: Dict[str, Any]) -> None:
-    ds, ods = row.get("driver_stats"), old.get("driver_stats")
-    if not isinstance(ds, dict) or not isinstance(ods, dict):
-        return
-    moved = []
-    for key in sorted(ds):
-        low = key.lower()
-        if any(w in low for w in _DRIVER_DROP_WORDS) and key in ods:
-            cnt = counter(key, _int(ods.get(key)), _int(ds.get(key)), c.seconds)
-            if cnt["delta"]:
-                moved.append(cnt)
-    if not moved:
-        return
-    # per-queue and total counters overlap (rx0_drops, rx_drops): the largest one is the magnitude
-    top = max(moved, key=lambda x: x["delta"])
-    severity = grade(c.th["nic.driver_drops"], top["delta"], top["rate"])
-    c.add("nic.driver_drops", severity, "interface " + name,
-          "interface %s: driver counter %s +%d in %s%s" % (name, top["name"], top["delta"], _secs(c.seconds),
-                                                           _fmt_rate(top["rate"])),
-          {"counters": moved, "delta": top["delta"], "rate": top["rate"], "interface": name, "kind": row.get("kind")},
-          "The driver's own statistics (ethtool -S) count dropped or missed packets on %s." % name,
-          "Read ethtool -S %s; raise the ring sizes (ethtool -G) or check the queue's CPU." % name)
-
-
-def _softnet_sum(facts: Optional[Dict[str, Any]], key: str) -> Tuple[Optional[int], Dict[Any, int]]:
-    rows = _get(_layer(facts, "netstat"), "softnet")
-    if not isinstance(rows, list) or not rows:
-        return None, {}
-    per_cpu = dict((r.get("cpu", r.get("index")), _int(r.get(key)) or 0) for r in rows if isinstance(r, dict))
-    return sum(per_cpu.values()), per_cpu
-
-
-def _check_softnet(c: _Ctx) -> None:
-    if not c.deltas:
-        return
-    for fid, key, what, explanation, advice in (
-            ("softnet.dropped", "dropped", "backlog drops",
-             "A CPU's input backlog (netdev_max_backlog) was full and received packets were dropped before the "
-             "protocols saw them.",
-             "Raise net.core.netdev_max_backlog, spread the load (RPS/RSS, irqbalance) or reduce per-packet work."),
-            ("softnet.time_squeeze", "time_squeeze", "time squeezes",
-             "NAPI polling ran out of budget or time with packets still waiting; sustained squeezes lead to drops.",
-             "Raise net.core.netdev_budget / netdev_budget_usecs or spread the load over more CPUs.")):
-        total_b, cpus_b = _softnet_sum(c.before, key)
-        total_a, cpus_a = _softnet_sum(c.after, key)
-        if total_a is None or total_b is None:
-            continue
-        per_cpu = [counter("cpu%s.%s" % (cpu, key), cpus_b.get(cpu), v, c.seconds)
-                   for cpu, v in sorted(cpus_a.items(), key=lambda kv: str(kv[0])) if cpus_b.get(cpu) is not None]
-        total = counter(key, total_b, total_a, c.seconds)
-        extra: Dict[str, Any] = {"per_cpu": [x for x in per_cpu if x["delta"]]}
-        if key == "dropped":
-            # the RPS flow limit's drops are part of dropped (counted on the steering CPU): say how many they were
-            flow = counter("flow_limit_count", _softnet_sum(c.before, "flow_limit_count")[0],
-                           _softnet_sum(c.after, "flow_limit_count")[0], c.seconds)
-            if flow["delta"]:
-                extra["flow_limit_count"] = flow
-                what = "backlog drops (%d of them by the RPS flow limit, net.core.flow_limit_cpu_bitmap)" % flow["delta"]
-        c.counter_finding(fid, "softnet (all CPUs)", [total], what, explanation, advice, extra=extra)
-
-
-# ------------------------------------------------------------------------------------------------
-# ip, tcp, udp, socket: /proc/net/snmp, netstat, snmp6
-# ------------------------------------------------------------------------------------------------
-
-
 def _snmp(facts: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     snmp = _get(_layer(facts, "netstat"), "snmp")
     return snmp if isinstance(snmp, dict) else {}
 
 
-# (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice).
-# A denominator counts the events themselves (Tcp.ActiveOpens + PassiveOpens + TCPSynRetrans: every SYN and SYN-ACK
-# sent, the retransmitted ones too) unless the id is in _DENOMINATOR_EXCLUDES_EVENTS (OutSegs does not count the
-# retransmitted segments, InDatagrams not the datagrams dropped): its share is then of denominator + events.
-_DENOMINATOR_EXCLUDES_EVENTS = ("tcp.timeouts", "tcp.retrans", "tcp.embryonic_rsts", "udp.rcvbuf_errors", "udp.sndbuf_errors")
-_SNMP: List[Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[Tuple[str, str], ...]], str, str, str]] = [
-    ("tcp.listen_overflow", (("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops")), None,
-     "listen queue overflows/drops",
-     "A listening socket's accept queue was full (the application does not accept() fast enough or its backlog is "
-     "small): the kernel dropped incoming SYNs or handshake ACKs, and clients retransmit.",
-     "Make the application accept faster, raise its listen backlog and net.core.somaxconn / "
-     "net.ipv4.tcp_max_syn_backlog; ss -lnt shows Recv-Q (queued) against Send-Q (backlog)."),
-    ("tcp.syn_retrans", (("TcpExt", "TCPSynRetrans"),), (("Tcp", "ActiveOpens"), ("Tcp", "PassiveOpens"), ("TcpExt", "TCPSynRetrans")),
-     "SYN/SYN-ACK retransmits",
-     "SYNs or SYN-ACKs had to be sent again: the first ones or their answers were lost on the way. This is a "
-     "symptom; the cause is a drop somewhere on the path.",
-     "Look for the cause on both ends and in between: random-drop rules, netem, firewall drops, listen overflows."),
-    ("tcp.timeouts", (("TcpExt", "TCPTimeouts"),), (("Tcp", "OutSegs"),), "retransmission timeouts",
-     "The retransmission timer expired on connections: segments or their ACKs were lost and fast retransmit could "
-     "not recover. A symptom of loss elsewhere.",
-     "Find where segments are lost (the other findings of this host, the path, the peer)."),
-    ("tcp.retrans", (("Tcp", "RetransSegs"),), (("Tcp", "OutSegs"),), "retransmitted segments",
-     "TCP retransmitted segments: data or ACKs were lost (or badly delayed). A symptom of loss elsewhere.",
-     "Find where segments are lost (the other findings of this host, the path, the peer)."),
-    ("tcp.embryonic_rsts", (("TcpExt", "EmbryonicRsts"),), (("Tcp", "PassiveOpens"),), "resets of embryonic connections",
-     "Half-open (SYN_RECV) connections were reset by the peer: clients that gave up, scanners, or SYN probes "
-     "(hping3 -S) whose kernel answers the SYN-ACK with a reset.",
-     "Usually harmless; many of them point to clients timing out on a slow handshake or to a scan."),
-    ("udp.rcvbuf_errors", (("Udp", "RcvbufErrors"), ("Udp6", "RcvbufErrors"), ("UdpLite", "RcvbufErrors"),
-                           ("UdpLite6", "RcvbufErrors")),
-     (("Udp", "InDatagrams"), ("Udp6", "InDatagrams")), "UDP receive buffer errors",
-     "Datagrams were dropped because the receiving socket's buffer was full: the application reads too slowly or "
-     "its SO_RCVBUF is too small.",
-     "Raise the socket's receive buffer (SO_RCVBUF, net.core.rmem_max / rmem_default) or read faster; "
-     "ss -uamn shows the sockets' drops (d)."),
-    ("udp.sndbuf_errors", (("Udp", "SndbufErrors"), ("Udp6", "SndbufErrors"), ("UdpLite", "SndbufErrors"),
-                           ("UdpLite6", "SndbufErrors")),
-     (("Udp", "OutDatagrams"), ("Udp6", "OutDatagrams")), "UDP send buffer errors",
-     "Datagrams could not be sent because the socket's send buffer (or the qdisc below it) was full.",
-     "Raise SO_SNDBUF / net.core.wmem_max, or pace the sender."),
-    ("ip.in_no_routes", (("IpExt", "InNoRoutes"), ("Ip6", "InNoRoutes")), None, "packets received with no route",
-     "Received packets were dropped because there was no route to forward or deliver them.",
-     "Check the routing table (ip route get ADDR) and forwarding settings for the dropped destinations."),
-    ("ip.out_no_routes", (("Ip", "OutNoRoutes"), ("Ip6", "OutNoRoutes")), None, "packets sent with no route",
-     "Locally generated packets were dropped because no route matched their destination.",
-     "Check the routing table (ip route get ADDR) and the default route."),
-    ("ip.frag_fails", (("Ip", "FragFails"), ("Ip6", "FragFails")), None, "fragmentation failures",
-     "Packets too big for the path's MTU could not be fragmented (Don't Fragment set, or IPv6 forwarding) and were "
-     "dropped.",
-     "Check MTUs along the path (ip link, tracepath), let ICMP 'fragmentation needed' / 'packet too big' through, "
-     "or clamp the TCP MSS."),
-    ("ip.reasm_fails", (("Ip", "ReasmFails"), ("Ip6", "ReasmFails")), None, "reassembly failures",
-     "Fragmented packets could not be reassembled (fragments lost, timed out or over the reassembly memory limit).",
-     "Avoid fragmentation (MTU, MSS), or raise net.ipv4.ipfrag_high_thresh if fragments are dropped under load."),
-    ("ip.rp_filter", (("TcpExt", "IPReversePathFilter"),), None, "reverse-path filter drops",
-     "Packets were dropped by reverse-path filtering (rp_filter): they arrived on an interface that is not the "
-     "route back to their source (asymmetric routing, multi-homing).",
-     "Set net.ipv4.conf.IFACE.rp_filter to 2 (loose) or 0 where routing is asymmetric on purpose."),
-    ("socket.tcp_backlog_drop", (("TcpExt", "TCPBacklogDrop"),), None, "TCP socket backlog drops",
-     "Segments were dropped because a socket was busy (owned by the application) and its backlog was full.",
-     "Raise the socket's receive buffer, or reduce the time the application holds the socket."),
-    ("socket.tcp_rcvq_drop", (("TcpExt", "TCPRcvQDrop"), ("TcpExt", "TCPZeroWindowDrop")), None,
-     "TCP receive queue drops",
-     "Segments were dropped because the socket's receive queue was full or its window closed: the application "
-     "reads too slowly.",
-     "Read faster or raise the receive buffer (net.ipv4.tcp_rmem)."),
-    ("socket.tcp_pruned", (("TcpExt", "RcvPruned"), ("TcpExt", "OfoPruned")), None, "TCP receive queue pruning",
-     "Packets were pruned from sockets' receive or out-of-order queues under memory pressure.",
-     "Raise net.ipv4.tcp_rmem / tcp_mem, or read faster."),
-    # drop counters that had no finding (COUNTER_MAP)
-    ("ip.header_errors", (("Ip", "InHdrErrors"), ("Ip", "InAddrErrors"), ("Ip", "InUnknownProtos"), ("IpExt", "InTruncatedPkts"),
-                          ("Ip6", "InHdrErrors"), ("Ip6", "InAddrErrors"), ("Ip6", "InUnknownProtos"), ("Ip6", "InTruncatedPkts"),
-                          ("Ip6", "InTooBigErrors")), None, "IP packets dropped on receipt (header, address, protocol)",
-     "Received IP packets were dropped before delivery: a bad header or checksum, a truncated packet, a destination "
-     "this host does not accept, a protocol nothing handles, or (IPv6) a packet too big to forward.",
-     "Look for corruption (ethtool -S, ip -s link), misaddressed traffic (tcpdump) or MTU problems on the path."),
-    ("ip.discards", (("Ip", "InDiscards"), ("Ip", "OutDiscards"), ("Ip6", "InDiscards"), ("Ip6", "OutDiscards")), None,
-     "IP packets discarded",
-     "Packets were discarded by the IP layer without a more specific IP counter: memory shortage, or (OutDiscards) "
-     "a drop below IP on the way out, such as a qdisc, a neighbour queue or a device. A symptom when a cause of "
-     "another layer explains it.",
-     "Look at the qdisc, neighbour and device findings of this host; they name where the packets were dropped."),
-    ("ip.icmp_errors", (("Icmp", "InErrors"), ("Icmp", "OutErrors"), ("Icmp6", "InErrors"), ("Icmp6", "OutErrors")), None,
-     "ICMP errors (bad messages received, messages not sent)",
-     "ICMP messages were dropped: received ones with a bad checksum or length, or ones the host could not send.",
-     "Look for corruption on the path, and at the routes the host answers ICMP on."),
-    ("tcp.in_errors", (("Tcp", "InErrs"),), None, "TCP segments received in error",
-     "TCP segments were dropped on receipt because of a bad checksum or header (Tcp InErrs, which includes "
-     "InCsumErrors).",
-     "Look for corruption on the path (NIC offloads, a faulty link: ethtool -S, ip -s link)."),
-    ("tcp.in_drops", tuple(("TcpExt", n) for n in (
-        "PAWSActive", "PAWSEstab", "PAWSOldAck", "PAWSTimewait", "BeyondWindow", "TSEcrRejected", "TCPMinTTLDrop",
-        "PFMemallocDrop", "TCPOFODrop", "TCPMD5NotFound", "TCPMD5Unexpected", "TCPMD5Failure", "TCPAORequired",
-        "TCPAOBad", "TCPAOKeyNotFound", "OutOfWindowIcmps", "LockDroppedIcmps", "TCPAODroppedIcmps", "SyncookiesFailed",
-        "TCPAbortOnMemory", "TCPMigrateReqFailure")), None, "TCP segments dropped by the receive path's checks",
-     "TCP dropped segments that failed its checks (PAWS timestamps, out of window, minimum TTL, MD5 or AO "
-     "signatures, an invalid syncookie, ICMP for a wrong sequence), could not queue out of order under memory "
-     "limits, or aborted connections under memory pressure.",
-     "The evidence names the counters: old duplicates and PAWS point to middleboxes rewriting timestamps or "
-     "sequence numbers; MD5/AO to a key mismatch; memory to net.ipv4.tcp_mem."),
-]
-
-
-def _attempt_fails(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> None:
-    """Tcp AttemptFails also counts every embryonic reset (a SYN_RECV socket reset by its peer, reported as
-    tcp.embryonic_rsts): the active opens that failed are the difference."""
-    if _get(after, "Tcp", "AttemptFails") is None:
-        return
-    fails = counter("Tcp.AttemptFails", _int(_get(before, "Tcp", "AttemptFails")), _int(_get(after, "Tcp", "AttemptFails")), c.seconds)
-    embryonic = counter("TcpExt.EmbryonicRsts", _int(_get(before, "TcpExt", "EmbryonicRsts")),
-                        _int(_get(after, "TcpExt", "EmbryonicRsts")), c.seconds)
-    opens = counter("Tcp.ActiveOpens", _int(_get(before, "Tcp", "ActiveOpens")), _int(_get(after, "Tcp", "ActiveOpens")), c.seconds)
-    if fails["delta"] is None:
-        return
-    active = max(0, fails["delta"] - (embryonic["delta"] or 0))
-    if active <= 0:
-        return
-    c.graded("tcp.attempt_fails", "tcp", active, [fails, embryonic], "failed connection attempts",
-             "Outgoing connection attempts failed (reset or timed out during the handshake): refused ports, or SYNs "
-             "and SYN-ACKs lost on the way. (AttemptFails minus EmbryonicRsts, which AttemptFails also counts.)",
-             "Tell refused from lost: ss -tan state syn-sent, the peer's listen state, and the drop findings of the "
-             "path.", denominator={"name": "Tcp.ActiveOpens", "delta": opens["delta"], "counters": [opens]}, kind="symptom")
-
-
-def _udp_in_errors(c: _Ctx, before: Dict[str, Any], after: Dict[str, Any]) -> None:
-    """InErrors counts buffer errors too: only what they do not explain (checksum and others) is reported."""
-    counters, rcvbuf = [], 0
-    for sec in ("Udp", "Udp6"):
-        if _get(after, sec, "InErrors") is None:
-            continue
-        counters.append(counter(sec + ".InErrors", _int(_get(before, sec, "InErrors")), _int(_get(after, sec, "InErrors")), c.seconds))
-        rb = counter(sec + ".RcvbufErrors", _int(_get(before, sec, "RcvbufErrors")), _int(_get(after, sec, "RcvbufErrors")), c.seconds)
-        rcvbuf += rb["delta"] or 0
-        counters.append(rb)
-        counters.append(counter(sec + ".InCsumErrors", _int(_get(before, sec, "InCsumErrors")),
-                                _int(_get(after, sec, "InCsumErrors")), c.seconds))
-    in_errors = sum(x["delta"] or 0 for x in counters if x["name"].endswith(".InErrors"))
-    other = in_errors - rcvbuf
-    if other <= 0:
-        return
-    rate = _rate(other, c.seconds)
-    severity = grade(c.th["udp.in_errors"], other, rate)
-    c.add("udp.in_errors", severity, "udp",
-          "udp: receive errors other than buffer errors +%d in %s%s" % (other, _secs(c.seconds), _fmt_rate(rate)),
-          {"counters": counters, "delta": other, "rate": rate},
-          "UDP datagrams were dropped on receipt for reasons other than a full buffer: bad checksums, short "
-          "datagrams, or memory limits (net.ipv4.udp_mem).",
-          "Check InCsumErrors (damaged packets, a NIC offload problem) and UDP memory (net.ipv4.udp_mem).")
-
-
-def _check_snmp(c: _Ctx) -> None:
-    if not c.deltas:
-        return
-    before, after = _snmp(c.before), _snmp(c.after)
-    if not before or not after:
-        return
-    for fid, fields, den_fields, what, explanation, advice in _SNMP:
-        counters = [counter("%s.%s" % (s, f), _int(_get(before, s, f)), _int(_get(after, s, f)), c.seconds)
-                    for s, f in fields if _get(after, s, f) is not None]
-        if not counters:
-            continue
-        if fid == "tcp.listen_overflow":
-            # ListenDrops includes ListenOverflows: the larger of the two is the number of drops
-            top = max(counters, key=lambda x: x["delta"] or 0)
-            counters = [top] + [x for x in counters if x is not top]
-            _one(c, fid, counters, top, what, explanation, advice)
-            continue
-        denominator = None
-        if den_fields:
-            dens = [counter("%s.%s" % (s, f), _int(_get(before, s, f)), _int(_get(after, s, f)), c.seconds)
-                    for s, f in den_fields if _get(after, s, f) is not None]
-            if dens and all(d["delta"] is not None for d in dens):
-                denominator = {"name": " + ".join(d["name"] for d in dens), "delta": sum(d["delta"] for d in dens),
-                               "counters": dens, "includes_events": fid not in _DENOMINATOR_EXCLUDES_EVENTS}
-        c.counter_finding(fid, layer_of(fid), counters, what, explanation, advice, denominator=denominator,
-                          kind="symptom" if fid in SYMPTOMS else "counter")
-    _attempt_fails(c, before, after)
-    _udp_in_errors(c, before, after)
-
-
-def _one(c: _Ctx, fid: str, counters: List[Dict[str, Any]], top: Dict[str, Any], what: str, explanation: str,
-         advice: str) -> None:
-    """A finding whose magnitude is one counter (``top``) and the others context."""
-    if top["delta"] is None:
-        return
-    severity = grade(c.th[fid], top["delta"], top["rate"])
-    c.add(fid, severity, layer_of(fid),
-          "%s: %s +%d in %s%s" % (layer_of(fid), what, top["delta"], _secs(c.seconds), _fmt_rate(top["rate"])),
-          {"counters": counters, "delta": top["delta"], "rate": top["rate"]}, explanation, advice)
-
-
-# ------------------------------------------------------------------------------------------------
-# COUNTER_MAP: every counter name the sources expose -> the finding that reports it, or None (not a drop) and why.
-# docs/drop-reasons.md renders it (counters_markdown()); a unit test reads the names of real kernels saved in
-# tests/unit/fixtures/counters/ and fails when one matches no row. Rows: (source, name pattern, finding id or None,
-# why); the name is "Section:Name" for snmp and netstat, the raw name for snmp6, "file:column" for /proc/net/stat,
-# the column's key for softnet, link and qdisc; the first row whose pattern matches the whole name wins. A finding id
-# whose counter source is not collected (rt_cache, arp_cache, synproxy) is a drop-reason finding that reports the
-# same drops (said in the row).
-# ------------------------------------------------------------------------------------------------
-
-_TRAFFIC = "not a drop: traffic, octets, message types or configuration"
-COUNTER_MAP: Tuple[Tuple[str, str, Optional[str], str], ...] = (
-    # /proc/net/snmp
-    ("snmp", r"Ip:(InHdrErrors|InAddrErrors|InUnknownProtos)", "ip.header_errors", "received packets dropped: header, address, protocol"),
-    ("snmp", r"Ip:(InDiscards|OutDiscards)", "ip.discards", "discarded by IP (or below it on output)"),
-    ("snmp", r"Ip:OutNoRoutes", "ip.out_no_routes", "no route for a locally generated packet"),
-    ("snmp", r"Ip:(ReasmFails|ReasmTimeout)", "ip.reasm_fails", "fragments not reassembled (ReasmTimeout is part of ReasmFails)"),
-    ("snmp", r"Ip:FragFails", "ip.frag_fails", "a packet that needed fragmenting and could not be"),
-    ("snmp", r"Ip:(Forwarding|DefaultTTL|InReceives|InDelivers|ForwDatagrams|OutRequests|OutTransmits|ReasmReqds|ReasmOKs|"
-             r"FragOKs|FragCreates)", None, _TRAFFIC),
-    ("snmp", r"Icmp:(InErrors|OutErrors)", "ip.icmp_errors", "ICMP messages dropped (received in error, or not sent)"),
-    ("snmp", r"Icmp:InCsumErrors", "ip.icmp_errors", "part of Icmp InErrors"),
-    ("snmp", r"Icmp:(OutRateLimitGlobal|OutRateLimitHost)", None,
-     "not a drop: ICMP replies not generated (rate limit); the packet that asked for one has its own counter"),
-    ("snmp", r"Icmp:(In|Out)(Msgs|DestUnreachs|TimeExcds|ParmProbs|SrcQuenchs|Redirects|Echos|EchoReps|Timestamps|"
-             r"TimestampReps|AddrMasks|AddrMaskReps)", None, _TRAFFIC),
-    ("snmp", r"IcmpMsg:(In|Out)Type\d+", None, _TRAFFIC),
-    ("snmp", r"Tcp:(RtoAlgorithm|RtoMin|RtoMax|MaxConn|ActiveOpens|PassiveOpens|CurrEstab|InSegs|OutSegs)", None, _TRAFFIC),
-    ("snmp", r"Tcp:AttemptFails", "tcp.attempt_fails", "failed connection attempts (a symptom)"),
-    ("snmp", r"Tcp:(EstabResets|OutRsts)", None, "not a drop: connections reset (resets sent or received)"),
-    ("snmp", r"Tcp:RetransSegs", "tcp.retrans", "retransmitted segments (a symptom of loss)"),
-    ("snmp", r"Tcp:(InErrs|InCsumErrors)", "tcp.in_errors", "segments received in error (InCsumErrors is part of InErrs)"),
-    ("snmp", r"(Udp|UdpLite):(InDatagrams|OutDatagrams)", None, _TRAFFIC),
-    ("snmp", r"(Udp|UdpLite):NoPorts", "socket.no_listener",
-     "datagrams to a port nobody listens on (the drop-reason finding NO_SOCKET names them; no counter finding)"),
-    ("snmp", r"(Udp|UdpLite):(InErrors|InCsumErrors|MemErrors)", "udp.in_errors", "receive errors (InCsumErrors and MemErrors are part of InErrors)"),
-    ("snmp", r"(Udp|UdpLite):RcvbufErrors", "udp.rcvbuf_errors", "receive buffer full"),
-    ("snmp", r"(Udp|UdpLite):SndbufErrors", "udp.sndbuf_errors", "send buffer (or a drop below it) full"),
-    ("snmp", r"(Udp|UdpLite):IgnoredMulti", None, "not a drop: broadcast or multicast datagrams no socket subscribed to"),
-    # /proc/net/netstat
-    ("netstat", r"TcpExt:(ListenOverflows|ListenDrops|TCPReqQFullDrop)", "tcp.listen_overflow",
-     "SYN or accept queue full (TCPReqQFullDrop is part of ListenDrops)"),
-    ("netstat", r"TcpExt:(SyncookiesSent|SyncookiesRecv|TCPReqQFullDoCookies)", None,
-     "not a drop: syncookies answered a full SYN queue instead of dropping"),
-    ("netstat", r"TcpExt:EmbryonicRsts", "tcp.embryonic_rsts", "half-open connections reset (a symptom)"),
-    ("netstat", r"TcpExt:(RcvPruned|OfoPruned)", "socket.tcp_pruned", "queues pruned under memory pressure"),
-    ("netstat", r"TcpExt:(PruneCalled|TCPRcvCollapsed|TCPBacklogCoalesce|TCPRcvCoalesce|TCPOFOQueue|TCPOFOMerge)", None,
-     "not a drop: receive-queue housekeeping (collapsing, coalescing, out-of-order queueing)"),
-    ("netstat", r"TcpExt:TCPBacklogDrop", "socket.tcp_backlog_drop", "socket backlog full"),
-    ("netstat", r"TcpExt:(TCPRcvQDrop|TCPZeroWindowDrop)", "socket.tcp_rcvq_drop", "receive queue full or window closed"),
-    ("netstat", r"TcpExt:IPReversePathFilter", "ip.rp_filter", "reverse-path filter"),
-    ("netstat", r"TcpExt:(PAWSActive|PAWSEstab|PAWSOldAck|PAWSTimewait|BeyondWindow|TSEcrRejected|TCPMinTTLDrop|PFMemallocDrop|"
-                r"TCPOFODrop|TCPMD5NotFound|TCPMD5Unexpected|TCPMD5Failure|TCPAORequired|TCPAOBad|TCPAOKeyNotFound|"
-                r"OutOfWindowIcmps|LockDroppedIcmps|TCPAODroppedIcmps|SyncookiesFailed|TCPAbortOnMemory|TCPMigrateReqFailure)",
-     "tcp.in_drops", "segments dropped by TCP's receive checks or memory limits"),
-    ("netstat", r"TcpExt:TCPSynRetrans", "tcp.syn_retrans", "SYN retransmits (a symptom)"),
-    ("netstat", r"TcpExt:TCPTimeouts", "tcp.timeouts", "retransmission timeouts (a symptom)"),
-    ("netstat", r"TcpExt:TCPDeferAcceptDrop", None, "not a drop: TCP_DEFER_ACCEPT ignores the handshake's bare ACK by design"),
-    ("netstat", r"TcpExt:(TCPTimeWaitOverflow|TW|TWRecycled|TWKilled)", None, "not a drop: TIME_WAIT sockets (not packets)"),
-    ("netstat", r"TcpExt:TCPFastOpen(Active|ActiveFail|Passive|PassiveFail|ListenOverflow|CookieReqd|Blackhole|"
-                r"PassiveAltKey)", None, "not a drop: TCP Fast Open falls back to a normal handshake"),
-    ("netstat", r"TcpExt:(TCPACKSkipped(SynRecv|PAWS|Seq|FinWait2|TimeWait|Challenge)|TCPChallengeACK|TCPSYNChallenge)", None,
-     "not a drop: ACKs the host chose not to send, or challenge ACKs it sent"),
-    ("netstat", r"TcpExt:(TCPAbortOnData|TCPAbortOnClose|TCPAbortOnTimeout|TCPAbortOnLinger|TCPAbortFailed)", None,
-     "not a drop: connections aborted by the application or a timeout (the timeouts' cause is tcp.timeouts')"),
-    ("netstat", r"TcpExt:(TCPLostRetransmit|TCPLossProbes|TCPLossProbeRecovery|TCPFastRetrans|TCPSlowStartRetrans|"
-                r"TCPRetransFail|TCPSpuriousRTOs|TCPSpuriousRtxHostQueues|TCPRenoRecovery|TCPSackRecovery|"
-                r"TCPRenoRecoveryFail|TCPSackRecoveryFail|TCPFullUndo|TCPPartialUndo|TCPDSACKUndo|TCPLossUndo|"
-                r"TCPRenoFailures|TCPSackFailures|TCPLossFailures|TCPSACKReorder|TCPRenoReorder|TCPTSReorder|"
-                r"TCPSACKReneging|TcpTimeoutRehash|TcpDuplicateDataRehash|TCPPLBRehash)", None,
-     "not a drop: loss recovery and retransmission accounting (symptoms of loss are tcp.retrans and tcp.timeouts)"),
-    ("netstat", r"TcpExt:(TCPDSACKOldSent|TCPDSACKOfoSent|TCPDSACKRecv|TCPDSACKOfoRecv|TCPDSACKIgnoredOld|"
-                r"TCPDSACKIgnoredNoUndo|TCPDSACKRecvSegs|TCPDSACKIgnoredDubious|TCPSACKDiscard|TCPSackShifted|TCPSackMerged|"
-                r"TCPSackShiftFallback|DelayedACKs|DelayedACKLocked|DelayedACKLost|TCPHPHits|TCPHPAcks|TCPPureAcks|"
-                r"TCPAutoCorking|TCP(From|To|Want)ZeroWindowAdv|TCPOrigDataSent|TCPHystart(Train|Delay)(Detect|Cwnd)|"
-                r"TCPWinProbe|TCPKeepAlive|TCPMTUP(Fail|Success)|TCPDelivered|TCPDeliveredCE|TCPAckCompressed|"
-                r"TCPWqueueTooBig|TCPMigrateReqSuccess|TCPAOGood|BusyPollRxPackets|ArpFilter|TCPMemoryPressures|"
-                r"TCPMemoryPressuresChrono)", None,
-     "not a drop: TCP's own events (acknowledgements, windows, probes, congestion control, memory pressure entered)"),
-    ("netstat", r"IpExt:InNoRoutes", "ip.in_no_routes", "received packets with no route"),
-    ("netstat", r"IpExt:InTruncatedPkts", "ip.header_errors", "truncated packets"),
-    ("netstat", r"IpExt:InCsumErrors", "ip.header_errors", "part of Ip InHdrErrors"),
-    ("netstat", r"IpExt:ReasmOverlaps", "ip.reasm_fails", "overlapping fragments (part of ReasmFails)"),
-    ("netstat", r"IpExt:(In|Out)(Mcast|Bcast)?(Pkts|Octets)|IpExt:In(NoECT|ECT0|ECT1|CE)Pkts", None, _TRAFFIC),
-    ("netstat", r"MPTcpExt:\w+", None,
-     "not a drop: MPTCP protocol events (options, subflows, fallbacks); its packets are counted by the TCP counters"),
-    # /proc/net/snmp6
-    ("snmp6", r"Ip6(InHdrErrors|InAddrErrors|InUnknownProtos|InTruncatedPkts|InTooBigErrors)", "ip.header_errors",
-     "received packets dropped: header, address, protocol, too big"),
-    ("snmp6", r"Ip6(InDiscards|OutDiscards)", "ip.discards", "discarded by IPv6 (or below it on output)"),
-    ("snmp6", r"Ip6InNoRoutes", "ip.in_no_routes", "received packets with no route"),
-    ("snmp6", r"Ip6OutNoRoutes", "ip.out_no_routes", "no route for a locally generated packet"),
-    ("snmp6", r"Ip6(ReasmFails|ReasmTimeout)", "ip.reasm_fails", "fragments not reassembled"),
-    ("snmp6", r"Ip6FragFails", "ip.frag_fails", "a packet that could not be fragmented"),
-    ("snmp6", r"Ip6(InReceives|InDelivers|OutForwDatagrams|OutRequests|OutTransmits|ReasmReqds|ReasmOKs|FragOKs|"
-              r"FragCreates|(In|Out)(Mcast|Bcast)?(Pkts|Octets)|In(NoECT|ECT0|ECT1|CE)Pkts)", None, _TRAFFIC),
-    ("snmp6", r"Icmp6(InErrors|OutErrors|InCsumErrors)", "ip.icmp_errors", "ICMPv6 messages dropped (InCsumErrors is part of InErrors)"),
-    ("snmp6", r"Icmp6OutRateLimitHost", None, "not a drop: ICMPv6 replies not generated (rate limit)"),
-    ("snmp6", r"Icmp6(In|Out)(Msgs|DestUnreachs|PktTooBigs|TimeExcds|ParmProblems|Echos|EchoReplies|GroupMembQueries|"
-              r"GroupMembResponses|GroupMembReductions|RouterSolicits|RouterAdvertisements|NeighborSolicits|"
-              r"NeighborAdvertisements|Redirects|MLDv2Reports|Type\d+)", None, _TRAFFIC),
-    ("snmp6", r"(Udp6|UdpLite6)(InDatagrams|OutDatagrams)", None, _TRAFFIC),
-    ("snmp6", r"(Udp6|UdpLite6)NoPorts", "socket.no_listener", "datagrams to a port nobody listens on (drop reason NO_SOCKET)"),
-    ("snmp6", r"(Udp6|UdpLite6)(InErrors|InCsumErrors|MemErrors)", "udp.in_errors", "receive errors"),
-    ("snmp6", r"(Udp6|UdpLite6)RcvbufErrors", "udp.rcvbuf_errors", "receive buffer full"),
-    ("snmp6", r"(Udp6|UdpLite6)SndbufErrors", "udp.sndbuf_errors", "send buffer full"),
-    ("snmp6", r"(Udp6|UdpLite6)IgnoredMulti", None, "not a drop: multicast datagrams no socket subscribed to"),
-    # /proc/net/softnet_stat columns (_procfs.SOFTNET_COLUMNS; unused columns and the CPU number)
-    ("softnet", r"dropped|flow_limit_count", "softnet.dropped", "the CPU's backlog was full (flow-limit drops are part of dropped)"),
-    ("softnet", r"time_squeeze", "softnet.time_squeeze", "not a drop by itself: NAPI ran out of budget (leads to ring drops)"),
-    ("softnet", r"processed|received_rps|cpu_collision|backlog_len|cpu|unused\d", None,
-     "not a drop: packets processed, steered or queued, lock contention, the CPU number, unused columns"),
-    # link statistics (_netlink.LINK_STATS)
-    ("link", r"rx_dropped", "nic.rx_dropped", "received packets dropped by the kernel"),
-    ("link", r"tx_dropped", "nic.tx_dropped", "packets dropped on transmit"),
-    ("link", r"rx_errors|rx_length_errors|rx_crc_errors|rx_frame_errors", "nic.rx_errors", "frames received in error (the parts of rx_errors)"),
-    ("link", r"rx_fifo_errors|rx_over_errors", "nic.rx_fifo", "receive FIFO or ring overruns"),
-    ("link", r"rx_missed_errors", "nic.rx_missed", "frames the NIC missed (no buffer)"),
-    ("link", r"tx_errors|tx_aborted_errors|tx_carrier_errors|tx_fifo_errors|tx_heartbeat_errors|tx_window_errors",
-     "nic.tx_errors", "frames not transmitted (the parts of tx_errors)"),
-    ("link", r"collisions", None, "not a drop: half-duplex collisions, retried by the NIC (a failure is tx_aborted_errors)"),
-    ("link", r"(rx|tx)_(packets|bytes|compressed)|multicast", None, _TRAFFIC),
-    # qdisc statistics
-    ("qdisc", r"drops", "qdisc.drops", "packets the qdisc dropped (netem loss included: qdisc.netem)"),
-    ("qdisc", r"overlimits|requeues", None, "not a drop: shaping delayed packets (overlimits) or the device pushed back (requeues)"),
-    ("qdisc", r"bytes|packets|backlog_bytes|qlen", None, _TRAFFIC),
-    # /proc/net/stat/*
-    ("stat", r"nf_conntrack:drop", "conntrack.drop", "new flows dropped: no entry could be allocated"),
-    ("stat", r"nf_conntrack:early_drop", "conntrack.early_drop", "entries evicted to make room"),
-    ("stat", r"nf_conntrack:insert_failed", "conntrack.insert_failed", "entries not inserted (a clash): packet dropped"),
-    ("stat", r"nf_conntrack:(invalid|icmp_error)", None,
-     "not a drop by itself: packets conntrack could not classify; a rule matching ctstate INVALID drops them "
-     "(netfilter.drop_hits, drop reason NETFILTER_DROP)"),
-    ("stat", r"nf_conntrack:(entries|clashres|found|new|ignore|delete|chainlength|insert|expect_new|expect_create|"
-             r"expect_delete|search_restart|searched|delete_list)", None, "not a drop: table events and lookups"),
-    ("stat", r"rt_cache:in_no_route", "ip.in_no_routes", "the same events as IpExt InNoRoutes"),
-    ("stat", r"rt_cache:(in_martian_src|in_martian_dst)", "ip.drop_reason",
-     "martian packets: no SNMP counter, rt_cache is not collected; the drop reasons IP_LOCALNET, IP_INVALID_SOURCE, ... "
-     "(NOT_SPECIFIED at ip_rcv_finish_core before 6.13) report them"),
-    ("stat", r"rt_cache:\w+", None, "not a drop: route lookups (the cache itself is gone since Linux 3.6)"),
-    ("stat", r"(arp_cache|ndisc_cache):(unresolved_discards|table_fulls|res_failed)", "ip.drop_reason",
-     "neighbour drops: the cache statistics are not collected (global to the host); the drop reasons NEIGH_QUEUEFULL, "
-     "NEIGH_CREATEFAIL, NEIGH_FAILED report them"),
-    ("stat", r"(arp_cache|ndisc_cache):\w+", None, "not a drop: neighbour table events"),
-    ("stat", r"synproxy:cookie_invalid", "netfilter.drop_reason",
-     "SYNPROXY dropped an ACK with an invalid cookie (drop reason NETFILTER_DROP; synproxy is not collected)"),
-    ("stat", r"synproxy:\w+", None, "not a drop: SYNPROXY events"),
-)
-
-
-def counter_mapping(source: str, name: str) -> Optional[Tuple[Optional[str], str]]:
-    """COUNTER_MAP's (finding id or None, why) for the counter ``name`` of ``source``; None when no row maps it."""
-    for src, pattern, fid, why in COUNTER_MAP:
-        if src == source and re.fullmatch(pattern, name):
-            return fid, why
-    return None
-
-
-def counters_markdown() -> str:
-    """COUNTER_MAP as docs/drop-reasons.md shows it."""
-    lines = ["| source | counters (pattern) | finding | why |", "|---|---|---|---|"]
-    for src, pattern, fid, why in COUNTER_MAP:
-        lines.append("| %s | `%s` | %s | %s |" % (src, pattern.replace("|", "\\|"), "`%s`" % fid if fid else "not a drop", why))
-    return "\n".join(lines) + "\n"
-
-
-# ------------------------------------------------------------------------------------------------
-# drop reasons (the drop_reasons fact layer; docs/drop-reasons.md renders these tables)
-# ------------------------------------------------------------------------------------------------
-
-# Drop events that are not network loss, kept out of the loss findings but counted (finding drops.noise, info):
-# (reason, location, why). None matches any reason or location; the first matching row wins.
-DROP_REASON_NOISE: Tuple[Tuple[Optional[str], Optional[str], str], ...] = (
-    ("NOT_SPECIFIED", "ip6_mc_input", "IPv6 multicast (MLD reports, router and neighbour solicitations) for groups "
-     "this host has not joined: every new link gets some"),
-    ("IP_INNOROUTES", "ip6_pkt_discard", "IPv6 autoconfiguration traffic before its routes exist"),
-    ("QUEUE_PURGE", None, "queues purged when a socket closes: data its application did not read"),
-    (None, "skb_queue_purge_reason", "queues purged when a socket closes: data its application did not read"),
-    (None, "tcp_disconnect", "a TCP socket's queues freed when it was closed or reset"),
-    (None, "sk_stream_kill_queues", "a TCP socket's queues freed when it was destroyed"),
-    ("NOT_SPECIFIED", "udp_destruct_common", "datagrams still queued when a UDP socket closed, unread by its application"),
-    ("SOCKET_CLOSE", None, "packets freed when their socket closed"),
-    ("TCP_ABORT_ON_DATA", None, "an application closed a TCP connection with data it had not read"),
-    ("NO_SOCKET", "ping_rcv", "echo replies taken by a raw-socket ping: the ICMP-socket lookup after it finds none"),
-    ("NOT_SPECIFIED", "tcp_v4_rcv", "segments of a connection being torn down (seen at every normal close)"),
-    ("NOT_SPECIFIED", "tcp_v6_rcv", "segments of a connection being torn down (seen at every normal close)"),
-    ("NOT_SPECIFIED", "virtio_transport_recv_pkt", "the vsock host-guest channel, not network traffic"),
-    ("NOT_SPECIFIED", "__rtnl_unlock", "frees while the network configuration changes"),
-    ("NOT_SPECIFIED", "netif_napi_add_weight_locked", "frees while the network configuration changes"),
-    ("IPV6DISABLED", None, "IPv6 frames reaching a device with IPv6 disabled: no IPv6 service there to lose them"),
-    ("UNHANDLED_PROTO", None, "frames of a protocol no handler takes (LLDP, STP and the like), not traffic this host serves"),
-    ("OTHERHOST", None, "frames for another host's MAC address, seen in promiscuous mode (a packet capture)"),
-    ("UNIX_DISCONNECT", None, "unix-domain sockets, not network traffic"),
-    ("UNIX_SKIP_OOB", None, "unix-domain sockets, not network traffic"),
-    # kernels before the QUEUE_PURGE and SOCKET_CLOSE reasons (Debian's 6.1, seen by the VM drills): same events
-    (None, "skb_queue_purge", "queues purged when a socket closes: data its application did not read"),
-    ("NOT_SPECIFIED", "skb_release_data", "the fragment list of a packet freed with it: older kernels report each "
-     "fragment as dropped whatever the packet's fate (its own drop, if any, has its own reason)"),
-    ("NOT_SPECIFIED", "unix_dgram_sendmsg", "unix-domain sockets, not network traffic"),
-)
-
-# The finding each drop reason (or, for NOT_SPECIFIED and kernels without reasons, each location) is real loss of,
-# and the counter findings that corroborate it: {finding id: (reasons, locations, corroborating ids, what, advice)}.
-DROP_REASON_FINDINGS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...], str, str]] = {
-    "netfilter.drop_reason": (
-        ("NETFILTER_DROP", "BPF_CGROUP_EGRESS", "SECURITY_HOOK", "XFRM_POLICY"),
-        ("nf_hook_slow", "nft_do_chain", "ipt_do_table", "ip6t_do_table"),
-        ("netfilter.random_drop", "netfilter.drop_hits", "conntrack.drop", "conntrack.insert_failed", "conntrack.limit"),
-        "a packet filter dropped or rejected packets (netfilter rules or policies, conntrack when its table is full "
-        "at nf_hook_slow, a cgroup BPF program, an LSM, an IPsec policy)",
-        "Find the rule or policy (iptables -nvL / nft list ruleset counters; conntrack -S for a full table) and accept "
-        "the traffic if it should pass."),
-    "qdisc.drop_reason": (
-        ("QDISC_DROP", "QDISC_OVERLIMIT", "QDISC_CONGESTED", "CAKE_FLOOD", "FQ_BAND_LIMIT", "FQ_HORIZON_LIMIT",
-         "FQ_FLOW_LIMIT", "DUALPI2_STEP_DROP", "TC_EGRESS", "TC_INGRESS", "TC_COOKIE_ERROR", "TC_CHAIN_NOTFOUND",
-         "TC_RECLASSIFY_LOOP"),
-        ("__dev_xmit_skb", "tcf_classify"),
-        ("qdisc.netem", "qdisc.drops"),
-        "a queueing discipline (full queue, shaping, netem) or a tc filter action dropped packets",
-        "Look at tc -s qdisc and tc -s filter on the interfaces; raise the queue limit, fix the shaping or remove "
-        "the dropping filter."),
-    "softnet.drop_reason": (
-        ("CPU_BACKLOG",), ("enqueue_to_backlog",), ("softnet.dropped", "nic.rx_dropped", "nic.tx_dropped"),
-        "a CPU's input backlog (net.core.netdev_max_backlog, RPS flow limit) was full",
-        "Raise net.core.netdev_max_backlog, spread the load (RPS/RSS) or find the CPU that is saturated."),
-    "nic.drop_reason": (
-        ("XDP", "DEV_HDR", "DEV_READY", "FULL_RING", "NOMEM", "HDR_TRUNC", "SKB_CSUM", "SKB_GSO_SEG", "SKB_UCOPY_FAULT",
-         "TAP_FILTER", "TAP_TXFILTER", "MAC_INVALID_SOURCE", "LOCAL_MAC", "NO_TX_TARGET", "PFMEMALLOC",
-         "RECURSION_LIMIT", "VXLAN_INVALID_HDR", "VXLAN_VNI_NOT_FOUND", "VXLAN_ENTRY_EXISTS", "IP_TUNNEL_ECN",
-         "TUNNEL_TXINFO", "ARP_PVLAN_DISABLE", "MAC_IEEE_MAC_CONTROL", "BRIDGE_INGRESS_STP_STATE", "UNICAST_IN_L2_MULTICAST",
-         "CAN_RX_INVALID_FRAME", "CANFD_RX_INVALID_FRAME", "CANXL_RX_INVALID_FRAME", "PSP_INPUT", "PSP_OUTPUT"),
-        ("do_xdp_generic", "veth_xdp_rcv_skb", "__dev_forward_skb2", "veth_xmit", "br_handle_frame"),
-        ("nic.rx_dropped", "nic.tx_dropped", "nic.driver_drops", "nic.rx_errors", "nic.tx_errors", "nic.rx_fifo",
-         "nic.rx_missed"),
-        "a device, driver, XDP program, tunnel or bridge port dropped packets",
-        "Look at ip -s -s link, ethtool -S and the XDP/tc programs attached (ip link, bpftool net) on the interfaces."),
-    "ip.drop_reason": (
-        ("IP_CSUM", "IP_INHDR", "IP_RPFILTER", "IP_NOPROTO", "IP_OUTNOROUTES", "IP_INADDRERRORS", "IP_INNOROUTES",
-         "IP_LOCAL_SOURCE", "IP_INVALID_SOURCE", "IP_LOCALNET", "IP_INVALID_DEST", "PKT_TOO_BIG", "PKT_TOO_SMALL",
-         "DUP_FRAG", "FRAG_REASM_TIMEOUT", "FRAG_TOO_FAR", "INVALID_PROTO", "ICMP_CSUM", "IPV6_BAD_EXTHDR",
-         "IPV6_NDISC_FRAG", "IPV6_NDISC_HOP_LIMIT", "IPV6_NDISC_BAD_CODE", "IPV6_NDISC_BAD_OPTIONS",
-         "IPV6_NDISC_NS_OTHERHOST", "NEIGH_CREATEFAIL", "NEIGH_FAILED", "NEIGH_QUEUEFULL", "NEIGH_DEAD", "NEIGH_HH_FILLFAIL"),
-        ("ip_rcv_finish_core", "ip_error", "ip_forward", "ip_expire", "__neigh_event_send", "neigh_invalidate"),
-        ("ip.in_no_routes", "ip.out_no_routes", "ip.frag_fails", "ip.reasm_fails", "ip.rp_filter", "ip.header_errors",
-         "ip.icmp_errors"),
-        "the IP layer dropped packets (bad header or checksum, no route, reverse-path filter, martian address, "
-        "fragment too big or not reassembled, neighbour not resolved)",
-        "Check routes (ip route get), rp_filter, the MTU along the path and the neighbour table (ip neigh)."),
-    "tcp.drop_reason": (
-        ("TCP_CSUM", "TCP_AUTH_HDR", "TCP_MD5NOTFOUND", "TCP_MD5UNEXPECTED", "TCP_MD5FAILURE", "TCP_AONOTFOUND",
-         "TCP_AOUNEXPECTED", "TCP_AOKEYNOTFOUND", "TCP_AOFAILURE", "TCP_FLAGS", "TCP_ZEROWINDOW", "TCP_OLD_DATA",
-         "TCP_OVERWINDOW", "TCP_OFOMERGE", "TCP_RFC7323_PAWS", "TCP_RFC7323_PAWS_ACK", "TCP_RFC7323_TW_PAWS",
-         "TCP_RFC7323_TSECR", "TCP_LISTEN_OVERFLOW", "TCP_OLD_SEQUENCE", "TCP_INVALID_SEQUENCE",
-         "TCP_INVALID_END_SEQUENCE", "TCP_INVALID_ACK_SEQUENCE", "TCP_RESET", "TCP_INVALID_SYN", "TCP_CLOSE",
-         "TCP_FASTOPEN", "TCP_OLD_ACK", "TCP_TOO_OLD_ACK", "TCP_ACK_UNSENT_DATA", "TCP_OFO_QUEUE_PRUNE", "TCP_OFO_DROP",
-         "TCP_MINTTL"),
-        (),
-        ("tcp.listen_overflow", "socket.tcp_rcvq_drop", "socket.tcp_pruned", "socket.tcp_backlog_drop", "tcp.in_errors",
-         "tcp.in_drops", "tcp.retrans"),
-        "TCP dropped segments on the receive path (checksum, window or sequence checks, PAWS, out-of-order queue "
-        "pruned, listen queue overflow, authentication)",
-        "Look at netstat -s (TcpExt) for the matching counters and at the receivers' buffers (ss -tmi)."),
-    "udp.drop_reason": (
-        ("UDP_CSUM",), (), ("udp.in_errors",),
-        "UDP datagrams with a bad checksum were dropped",
-        "Look for corruption on the path (NIC offloads, a faulty link) with ethtool -S and ip -s link."),
-    "socket.drop_reason": (
-        ("SOCKET_RCVBUFF", "SOCKET_BACKLOG", "PROTO_MEM", "SOCKET_FILTER", "PACKET_SOCK_ERROR"),
-        ("udp_queue_rcv_one_skb",),
-        ("udp.rcvbuf_errors", "udp.in_errors", "socket.tcp_backlog_drop", "socket.tcp_rcvq_drop", "socket.tcp_pruned"),
-        "sockets dropped packets: receive buffer or backlog full, protocol memory exhausted, a socket filter",
-        "Find the socket (ss -uamp / ss -tmp: the d counter of skmem), make its application read faster or raise its "
-        "buffer (SO_RCVBUF, net.core.rmem_max)."),
-    "socket.no_listener": (
-        ("NO_SOCKET",), (), ("udp.in_errors",),
-        "packets reached a port no socket listens on (a closed port: the sender gets a reset or port unreachable)",
-        "Check that the service is running and listening on that port (ss -lntup), or that clients use the right one."),
-}
-# (reason, location) pairs that a reason alone would put elsewhere: {pair: (finding id, what it means here)}
-DROP_REASON_AT: Dict[Tuple[str, str], Tuple[str, str]] = {
-    ("NO_SOCKET", "cookie_v4_check"): ("tcp.drop_reason", "a full accept queue: the handshake's final ACK found no "
-                                       "socket (syncookies), counted as ListenOverflows"),
-    ("NO_SOCKET", "cookie_v6_check"): ("tcp.drop_reason", "a full accept queue: the handshake's final ACK found no "
-                                       "socket (syncookies), counted as ListenOverflows"),
-}
-
-
-def drop_reason_class(reason: Optional[str], location: Optional[str]) -> Tuple[str, Optional[str], str]:
-    """Where one (reason, location) of the drop_reasons layer goes: ("noise", None, why), ("finding", id, what) or
-    ("unexplained", None, why). ``reason`` None: a kernel without reasons (location only)."""
-    loc = location if location not in (None, "?") else None
-    for r, l, why in DROP_REASON_NOISE:
-        if reason is None:  # a kernel without reasons: a row's location alone decides
-            if l is not None and l == loc:
-                return "noise", None, why
-        elif (r is None or r == reason) and (l is None or l == loc):
-            return "noise", None, why
-    if reason is not None and loc is not None and (reason, loc) in DROP_REASON_AT:
-        fid, what = DROP_REASON_AT[(reason, loc)]
-        return "finding", fid, what
-    if reason is not None and reason != "NOT_SPECIFIED":
-        for fid, (reasons, _locs, _corr, what, _advice) in DROP_REASON_FINDINGS.items():
-            if reason in reasons:
-                return "finding", fid, what
-    if loc is not None:
-        for fid, (_reasons, locs, _corr, what, _advice) in DROP_REASON_FINDINGS.items():
-            if loc in locs:
-                return "finding", fid, what
-    if reason is None:
-        return "unexplained", None, "a kernel without drop reasons, at a location no finding names"
-    if reason == "NOT_SPECIFIED":
-        return "unexplained", None, "the kernel gave no reason, at a location no finding names"
-    return "unexplained", None, "a drop reason no finding names"
-
-
-def _where(rows: List[Dict[str, Any]], limit: int = 3) -> str:
-    parts = ["%s x %d at %s" % (r.get("reason") or "(no reason)", r["count"], r.get("location") or "?") for r in rows[:limit]]
-    return ", ".join(parts) + (" and %d more" % (len(rows) - limit) if len(rows) > limit else "")
-
-
-# NO_SOCKET where a SYN-ACK answering a raw-socket SYN arrives: the syn probe (what hping3 -S does) sends its SYNs from
-# a raw socket, so the prober's kernel finds no socket for the answers and resets them
-PROBE_SYN_ACK_AT = (("NO_SOCKET", "tcp_v4_rcv"), ("NO_SOCKET", "tcp_v6_rcv"))
-PROBE_SYN_ACK_WHY = ("SYN-ACKs answering this run's own syn probes: sent from a raw socket, the prober's kernel has no "
-                     "socket for the answers (at most SYN_ACKS_PER_SYN per probe SYN)")
 # the most SYN-ACKs one SYN draws: the first and net.ipv4.tcp_synack_retries' default 5 retransmits (a SYN-ACK is
 # retransmitted when the prober's reset or the SYN-ACK itself is lost, as with a random-drop rule on the way)
 SYN_ACKS_PER_SYN = 6
-
-
-def _own_probe_answers(events: List[Dict[str, Any]], answers: int) -> List[Dict[str, Any]]:
-    """Take up to ``answers`` NO_SOCKET events at tcp_v4_rcv/tcp_v6_rcv out of ``events`` as the SYN-ACKs this run's own
-    syn probes drew: returns the noise rows taken; ``events`` rows are reduced in place."""
-    taken = []
-    for e in events:
-        if answers <= 0:
-            break
-        if (e["reason"], e["location"]) in PROBE_SYN_ACK_AT:
-            n = min(answers, e["count"])
-            e["count"] -= n
-            answers -= n
-            taken.append({"reason": e["reason"], "location": e["location"], "count": n, "why": PROBE_SYN_ACK_WHY})
-    return taken
-
-
-def _check_drop_reasons(layer: Optional[Dict[str, Any]], counter_findings: List[Dict[str, Any]],
-                        th: Dict[str, Dict[str, Any]], label: str, target: Dict[str, Any],
-                        probe_answers: int = 0) -> List[Dict[str, Any]]:
-    """Findings from one host's drop_reasons layer (its second snapshot), next to the counter findings of all its
-    targets: a finding per reason of real loss (DROP_REASON_FINDINGS), graded like counters over the recording's
-    duration and corroborated by the counter findings of its family; noise (DROP_REASON_NOISE) in one info finding
-    drops.noise; what nothing explains, and events the recording lost, in drops.unexplained.
-
-    The tracepoint has no namespace: a finding is the host's (``label``), unless every corroborating counter finding
-    of its family is on one and the same target, to which it is then attributed (docs/drop-reasons.md).
-    """
-    if not isinstance(layer, dict) or not layer.get("available") or not isinstance(layer.get("events"), list):
-        return []
-    seconds = layer.get("duration") if isinstance(layer.get("duration"), (int, float)) and layer["duration"] > 0 else None
-    c = _Ctx({}, None, seconds, th, label)
-    c.target = target
-    grouped: Dict[Tuple[str, Optional[str]], List[Dict[str, Any]]] = {}
-    whats: Dict[Tuple[str, Optional[str]], str] = {}
-    rows_in = [{"reason": e.get("reason"), "location": e.get("location"), "count": int(e["count"])} for e in layer["events"]
-               if isinstance(e, dict) and isinstance(_int(e.get("count")), int) and e["count"] > 0]
-    noise: List[Dict[str, Any]] = _own_probe_answers(rows_in, probe_answers)
-    for row in rows_in:
-        if row["count"] <= 0:
-            continue
-        kind, fid, why = drop_reason_class(row["reason"], row["location"])
-        if kind == "noise":
-            noise.append(dict(row, why=why))
-            continue
-        key = (fid or "drops.unexplained", row["reason"])
-        grouped.setdefault(key, []).append(row)
-        whats[key] = why
-    lost = _int(layer.get("lost")) or 0
-    if lost > 0:
-        key = ("drops.unexplained", "(lost)")
-        grouped.setdefault(key, []).append({"reason": None, "location": None, "count": lost})
-        whats[key] = "drop events the recording could not keep (%s)" % (layer.get("lost_source") or "lost")
-    out: List[Dict[str, Any]] = []
-    for (fid, reason), rows in sorted(grouped.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        rows.sort(key=lambda r: (-r["count"], str(r["location"])))
-        delta = sum(r["count"] for r in rows)
-        rate = _rate(delta, seconds)
-        severity = grade(th[fid], delta, rate)
-        if severity is None:
-            continue
-        corr_ids = DROP_REASON_FINDINGS[fid][2] if fid in DROP_REASON_FINDINGS else ()
-        corr = [f for f in counter_findings if f["id"] in corr_ids]
-        on = sorted(set(f["target"] for f in corr))
-        where, scope = label, "host"
-        if len(on) == 1:
-            where, scope = on[0], "target"
-        subject = "drop reason %s" % (reason or "(none)") if reason != "(lost)" else "drop events lost"
-        attribution = ("attributed to %s: the counter findings of this family moved there and on no other target"
-                       % where if scope == "target" else
-                       "host-wide: the tracepoint carries no namespace%s" % (
-                           " and the corroborating counters moved on %s" % ", ".join(on) if on else ""))
-        corr_txt = "; corroborated by %s" % ", ".join("%s on %s (%s)" % (f["id"], f["target"], f["summary"]) for f in corr[:3]) \
-            if corr else ""
-        summary = "%s in %s%s%s" % (_where(rows), _secs(seconds), _fmt_rate(rate), corr_txt) if reason != "(lost)" else \
-            "%d drop events not read: %s" % (delta, whats[(fid, reason)])
-        explanation = whats[(fid, reason)]
-        if fid in DROP_REASON_FINDINGS:
-            explanation = "The kernel's drop reason says %s: %s." % (reason or "(none, location only)", explanation)
-            advice = DROP_REASON_FINDINGS[fid][4]
-        elif reason == "(lost)":
-            advice = ("Record with hist triggers (CONFIG_HIST_TRIGGERS) or a shorter interval; the drops themselves are "
-                      "real and unexplained.")
-        else:
-            advice = ("Look up the reason in the kernel's include/net/dropreason-core.h and the location's source; "
-                      "report it so the collection can name it.")
-        evidence = {"drop_reasons": rows, "delta": delta, "rate": rate, "scope": scope, "attribution": attribution,
-                    "method": layer.get("method"),
-                    "corroborated_by": [{"id": f["id"], "target": f["target"], "subject": f["subject"],
-                                         "severity": f["severity"], "delta": _get(f, "evidence", "delta")} for f in corr]}
-        c.label = where
-        c.add(fid, severity, subject, summary, evidence, explanation, advice)
-        if reason != "(lost)" and fid in DROP_REASON_FINDINGS:
-            ref = {"id": fid, "target": where, "subject": subject, "severity": severity, "delta": delta}
-            for f in corr:  # the other way round: the counter finding names the kernel's reason next to its counter
-                f["evidence"].setdefault("corroborated_by", []).append(ref)
-                f["summary"] += "; the kernel says %s" % _where(rows, 1)
-    if noise:
-        noise.sort(key=lambda r: (-r["count"], str(r["reason"]), str(r["location"])))
-        total = sum(r["count"] for r in noise)
-        c.label = label
-        severity = grade(th["drops.noise"], total, _rate(total, seconds))
-        c.add("drops.noise", severity, "drop events that are not loss",
-              "%d drop events that are not network loss: %s" % (total, _where(noise)),
-              {"drop_reasons": noise, "delta": total, "rate": _rate(total, seconds), "scope": "host"},
-              "These kfree_skb events are part of normal operation (DROP_REASON_NOISE in docs/drop-reasons.md says "
-              "why for each): they are counted, not reported as loss.",
-              "Nothing to do.", kind="noise")
-    out.extend(c.findings)
-    return out
-
-
-def drop_reasons_markdown() -> str:
-    """DROP_REASON_NOISE, DROP_REASON_AT and DROP_REASON_FINDINGS as docs/drop-reasons.md shows them (a unit test
-    keeps the page equal to the code)."""
-    lines = ["| finding id | drop reasons | locations (NOT_SPECIFIED, or kernels without reasons) | corroborated by |",
-             "|---|---|---|---|"]
-    for fid, (reasons, locs, corr, _what, _advice) in DROP_REASON_FINDINGS.items():
-        lines.append("| `%s` | %s | %s | %s |" % (fid, ", ".join(reasons) or "-", ", ".join(locs) or "-",
-                                                  ", ".join("`%s`" % c for c in corr) or "-"))
-    for (reason, loc), (fid, what) in DROP_REASON_AT.items():
-        lines.append("| `%s` | %s at %s only: %s | | |" % (fid, reason, loc, what))
-    lines += ["", "Noise (counted in `drops.noise`, never a loss finding); `any` matches every reason or location:", "",
-              "| reason | location | why it is not network loss |", "|---|---|---|"]
-    for reason, loc, why in DROP_REASON_NOISE:
-        lines.append("| %s | %s | %s |" % (reason or "any", loc or "any", why))
-    return "\n".join(lines) + "\n"
 
 
 def _drop_reason_layer(facts: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -1541,7 +786,7 @@ def _drop_reason_layer(facts: Optional[Dict[str, Any]]) -> Optional[Dict[str, An
 # entry points
 # ------------------------------------------------------------------------------------------------
 
-_CHECKS: Tuple[Callable[[_Ctx], None], ...] = (_check_qdiscs, _check_rules, _check_conntrack, _check_nic, _check_snmp)
+_CHECKS: Tuple[Callable[[_Ctx], None], ...] = (_check_qdiscs, _check_rules, _check_conntrack)
 
 
 def interval_of(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]], interval: Optional[float]) -> Optional[float]:
@@ -1568,8 +813,8 @@ def _analyze_one(before: Dict[str, Any], after: Optional[Dict[str, Any]], interv
     ctx = _Ctx(before, after if seconds else None, seconds, thresholds, label)
     for check in _CHECKS:
         check(ctx)
-    if global_layers:
-        _check_softnet(ctx)
+    if _layer(before, "netstat") is not None or _layer(after, "netstat") is not None:
+        _counters().check(ctx, global_layers)
     return ctx.findings
 
 
@@ -1655,7 +900,7 @@ def analyze(before: Dict[str, Any], after: Optional[Dict[str, Any]] = None, inte
     th = merge_thresholds(thresholds)
     findings = _analyze_one(before or {}, after, interval, th, label or _label(before), global_layers=True)
     if after is not None and interval != 0:
-        findings.extend(_check_drop_reasons(_drop_reason_layer(after), findings, th, label or _label(before),
+        findings.extend(_reasons().check_drop_reasons(_drop_reason_layer(after), findings, th, label or _label(before),
                                             _get(after, "target") or {"label": label or _label(before)}))
     return sort_findings(link_symptoms(findings, th))
 
@@ -1681,7 +926,7 @@ def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[st
     host's own namespace was not collected); every other layer is per namespace. A target collected in one
     snapshot only gets configuration findings. With ``host``, every finding also carries it. ``probe_answers``: the most
     SYN-ACKs this run's syn probes that ran on this host can draw (their NO_SOCKET drops are the probe's own noise, see
-    PROBE_SYN_ACK_AT; probe_syn_acks counts them).
+    reasons.PROBE_SYN_ACK_AT; probe_syn_acks counts them).
     """
     th = merge_thresholds(thresholds)
     before_t, after_t = targets_of(before_targets), targets_of(after_targets)
@@ -1697,7 +942,7 @@ def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[st
         for label in labels:
             layer = _drop_reason_layer(after_t.get(label)) if before_t.get(label) is not None else None
             if layer is not None:
-                findings.extend(_check_drop_reasons(layer, list(findings), th, global_label or label,
+                findings.extend(_reasons().check_drop_reasons(layer, list(findings), th, global_label or label,
                                                     _get(after_t.get(label), "target") or {"label": label}, probe_answers))
                 break
     link_symptoms(findings, th, global_label)
@@ -1955,7 +1200,5 @@ def not_read(coverage: Dict[str, Dict[str, Any]]) -> List[str]:
 __all__ = ["THRESHOLDS", "FINDING_IDS", "LAYERS", "SEVERITIES", "CAUSES", "SYMPTOMS", "merge_thresholds", "analyze",
            "analyze_host", "targets_of", "interval_of", "link_symptoms", "host_causes", "sort_findings", "worst", "worst_severity",
            "at_least", "layer_coverage", "not_read", "READ_STATES", "counter", "grade", "share", "wilson_lower",
-           "WILSON_Z", "MIN_EVENTS", "thresholds_markdown", "DROP_REASON_NOISE", "DROP_REASON_FINDINGS", "DROP_REASON_AT",
-           "drop_reason_class", "drop_reasons_markdown", "probe_syn_acks", "SYN_ACKS_PER_SYN",
-           "COUNTER_MAP", "counter_mapping", "counters_markdown", "KEY_COUNTERS", "key_rates",
+           "WILSON_Z", "MIN_EVENTS", "thresholds_markdown", "probe_syn_acks", "SYN_ACKS_PER_SYN", "KEY_COUNTERS", "key_rates",
            "severity_rank", "layer_state"]

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import counters as _counters
 from test_analyze import BASE
 
 
@@ -75,7 +76,7 @@ def test_counter_findings_scale_with_the_interval(increments: Any, seconds: floa
 
 def _snmp_paths() -> Dict[str, Tuple[List[Tuple[str, ...]], List[Tuple[str, ...]]]]:
     out = {}
-    for fid, fields, den, _what, _why, _advice in _analyze._SNMP:
+    for fid, fields, den, _what, _why, _advice in _counters._SNMP:
         events = [("netstat", "snmp") + fields[0]]
         traffic = [("netstat", "snmp") + f for f in den or () if f not in fields]
         out[fid] = (events, traffic)

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import analyze as _analyze
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import counters as _counters
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis import reasons as _reasons
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import dropreasons as _dropreasons
 
@@ -131,7 +133,7 @@ def test_an_instance_of_another_pid_namespace_is_stale_by_age_only() -> None:
 @pytest.mark.parametrize("row", CASES["classes"], ids=lambda r: "%s@%s" % (r[0], r[1]))
 def test_class_of_a_reason_and_location(row: List[Any]) -> None:
     reason, location, kind, fid = row
-    got = _analyze.drop_reason_class(reason, location)
+    got = _reasons.drop_reason_class(reason, location)
     assert (got[0], got[1]) == (kind, fid)
     assert got[2]
 
@@ -139,19 +141,19 @@ def test_class_of_a_reason_and_location(row: List[Any]) -> None:
 def test_every_reason_of_this_kernel_is_a_finding_or_noise() -> None:
     """Each reason of the 6.18 format file is named by a finding or the noise table: a new one fails here (and is
     reported as drops.unexplained by the analyzer meanwhile). NOT_SPECIFIED goes by its location; MAX is no reason."""
-    named = set(r for rs in _analyze.DROP_REASON_FINDINGS.values() for r in rs[0])
-    named |= set(r for r, _l, _w in _analyze.DROP_REASON_NOISE if r is not None and _l is None)
+    named = set(r for rs in _reasons.DROP_REASON_FINDINGS.values() for r in rs[0])
+    named |= set(r for r, _l, _w in _reasons.DROP_REASON_NOISE if r is not None and _l is None)
     reasons = set(_dropreasons.parse_format(FORMAT_6_18)["reasons"].values()) - {"NOT_SPECIFIED", "MAX"}
     assert sorted(reasons - named) == []
-    assert not set(r for rs in _analyze.DROP_REASON_FINDINGS.values() for r in rs[0]) & set(
-        r for r, _l, _w in _analyze.DROP_REASON_NOISE if r is not None and _l is None), "a reason in both tables"
+    assert not set(r for rs in _reasons.DROP_REASON_FINDINGS.values() for r in rs[0]) & set(
+        r for r, _l, _w in _reasons.DROP_REASON_NOISE if r is not None and _l is None), "a reason in both tables"
 
 
 def test_docs_drop_reasons_md_shows_the_tables_of_the_code() -> None:
     path = os.path.join(HERE, "..", "..", "..", "..", "docs", "drop-reasons.md")
     with open(path) as f:
         page = f.read()
-    assert _analyze.drop_reasons_markdown() in page, "regenerate the tables in docs/drop-reasons.md from drop_reasons_markdown()"
+    assert _reasons.drop_reasons_markdown() in page, "regenerate the tables in docs/drop-reasons.md from drop_reasons_markdown()"
 
 
 def _facts(label: str, kind: str, ts: float, **layers: Any) -> Dict[str, Any]:
@@ -308,8 +310,8 @@ def test_every_drop_counter_of_a_family_corroborates_its_drop_reasons() -> None:
     """The class, not a case: an IP or TCP counter finding that counts drops (COUNTER_MAP; not a symptom) corroborates
     the drop-reason finding of its layer, so the reason is attributed where that counter moved."""
     for layer in ("ip", "tcp"):
-        corr = _analyze.DROP_REASON_FINDINGS["%s.drop_reason" % layer][2]
-        for _source, _pattern, fid, _why in _analyze.COUNTER_MAP:
+        corr = _reasons.DROP_REASON_FINDINGS["%s.drop_reason" % layer][2]
+        for _source, _pattern, fid, _why in _counters.COUNTER_MAP:
             if fid and fid.startswith(layer + ".") and fid not in _analyze.SYMPTOMS and not fid.endswith(".drop_reason"):
                 assert fid in corr, (fid, corr)
 
