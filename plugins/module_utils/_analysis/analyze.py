@@ -31,8 +31,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.netdiag.packetloss.plugins.module_utils._common.text import fmt_num
 from ansible_collections.netdiag.packetloss.plugins.module_utils._kernel import netfilter as _netfilter
-from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.terms import (  # noqa: F401 (names of this module too)
-    FACT_LAYER, LAYERS, REMEDIATIONS, SEVERITIES, netem_qdisc, random_drop_rule, severity_rank)
+from ansible_collections.netdiag.packetloss.plugins.module_utils._analysis.terms import (  # also names of this module, for its callers
+    FACT_LAYER, LAYERS, SEVERITIES, netem_qdisc, random_drop_rule, severity_rank)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -901,7 +901,7 @@ def analyze(before: Dict[str, Any], after: Optional[Dict[str, Any]] = None, inte
     findings = _analyze_one(before or {}, after, interval, th, label or _label(before), global_layers=True)
     if after is not None and interval != 0:
         findings.extend(_reasons().check_drop_reasons(_drop_reason_layer(after), findings, th, label or _label(before),
-                                            _get(after, "target") or {"label": label or _label(before)}))
+                                                      _get(after, "target") or {"label": label or _label(before)}))
     return sort_findings(link_symptoms(findings, th))
 
 
@@ -943,7 +943,8 @@ def analyze_host(before_targets: Dict[str, Any], after_targets: Optional[Dict[st
             layer = _drop_reason_layer(after_t.get(label)) if before_t.get(label) is not None else None
             if layer is not None:
                 findings.extend(_reasons().check_drop_reasons(layer, list(findings), th, global_label or label,
-                                                    _get(after_t.get(label), "target") or {"label": label}, probe_answers))
+                                                              _get(after_t.get(label), "target") or {"label": label},
+                                                              probe_answers))
                 break
     link_symptoms(findings, th, global_label)
     if host is not None:

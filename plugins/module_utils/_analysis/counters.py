@@ -49,8 +49,6 @@ _RX_ERROR_PARTS = ("rx_crc_errors", "rx_frame_errors", "rx_length_errors", "rx_f
 _DRIVER_DROP_WORDS = ("drop", "miss", "no_buf", "nobuf", "no_dma", "fifo", "overrun", "discard", "alloc_fail")
 
 
-
-
 def _check_nic(c: _Ctx) -> None:
     if not c.deltas:
         return
@@ -154,8 +152,6 @@ def check(c: _Ctx, global_layers: bool) -> None:
 # ------------------------------------------------------------------------------------------------
 # ip, tcp, udp, socket: /proc/net/snmp, netstat, snmp6
 # ------------------------------------------------------------------------------------------------
-
-
 
 
 # (finding id, [(section, field)], denominator [(section, field)] or None, what, explanation, advice).

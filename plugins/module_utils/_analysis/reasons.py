@@ -193,8 +193,8 @@ def _own_probe_answers(events: List[Dict[str, Any]], answers: int) -> List[Dict[
 
 
 def check_drop_reasons(layer: Optional[Dict[str, Any]], counter_findings: List[Dict[str, Any]],
-                        th: Dict[str, Dict[str, Any]], label: str, target: Dict[str, Any],
-                        probe_answers: int = 0) -> List[Dict[str, Any]]:
+                       th: Dict[str, Dict[str, Any]], label: str, target: Dict[str, Any],
+                       probe_answers: int = 0) -> List[Dict[str, Any]]:
     """Findings from one host's drop_reasons layer (its second snapshot), next to the counter findings of all its
     targets: a finding per reason of real loss (DROP_REASON_FINDINGS), graded like counters over the recording's
     duration and corroborated by the counter findings of its family; noise (DROP_REASON_NOISE) in one info finding

@@ -115,7 +115,7 @@ def test_case(case: Dict[str, Any]) -> None:
                           "remediation", "remediation_args", "advice", "explained_by", "host"}
         assert f["layer"] in _analyze.LAYERS and f["id"].split(".")[0] == f["layer"]
         assert f["severity"] in _analyze.SEVERITIES and f["host"] == "h1"
-        assert f["remediation"] in (None,) + _analyze.REMEDIATIONS
+        assert f["remediation"] in (None,) + _terms.REMEDIATIONS
         assert f["advice"] and f["explanation"] and "\n" not in f["summary"]
         assert f["id"] in _analyze.THRESHOLDS
 
