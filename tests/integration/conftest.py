@@ -20,6 +20,12 @@ HOST_LAB = os.path.join(ROOT, "lab", "host", "host-lab")
 COLLECTIONS = os.path.join(ROOT, ".ansible", "collections")
 
 
+def said(out: str, text: str) -> bool:
+    """Whether the play's output says ``text``: the default callback prints results as YAML, which folds a long string
+    over lines wherever it is long (a report line folded at a space reads "kept 1 as\\n   intended")."""
+    return " ".join(text.split()) in " ".join(out.split())
+
+
 def sh(*argv: str, check: bool = True, ns: str | None = None) -> str:
     if ns:
         argv = ("ip", "netns", "exec", ns) + argv
